@@ -1,0 +1,98 @@
+//! The integration-test harness: one private PostgreSQL cluster per test run,
+//! started from the installed binaries on first use, and one fresh database per
+//! test, copied from a migrated template.
+//!
+//! Nothing is skipped: when PostgreSQL is not installed the first test that
+//! needs a database fails and says what to install.
+
+use resa::devdb::Cluster;
+use resa::store::Store;
+use sqlx::Connection;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::OnceCell;
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static TEMPLATE: OnceCell<()> = OnceCell::const_new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+const TEMPLATE_DB: &str = "resa_template";
+
+/// Where this run's cluster lives: under `target/` as long as the server's
+/// user can reach it there, else in the system's temporary directory.
+fn cluster_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let base = if resa::devdb::reachable_by_others(&target.join("pg-test")) {
+        target.join("pg-test")
+    } else {
+        std::env::temp_dir().join("resa-pg-test")
+    };
+    // Data directories of earlier runs are stale: their servers stopped with
+    // the process that started them.
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    base.join(format!("run-{}", std::process::id()))
+}
+
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| match Cluster::start(&cluster_dir()) {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start the test PostgreSQL cluster: {e}"),
+    })
+}
+
+/// A fresh, migrated database of its own for one test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    store: Store,
+}
+
+impl TestDb {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        self.store.pool()
+    }
+}
+
+pub async fn test_db() -> TestDb {
+    let cluster = cluster();
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres"))
+                .await
+                .expect("connect to the test cluster");
+            sqlx::query(&format!("CREATE DATABASE {TEMPLATE_DB}"))
+                .execute(&mut admin)
+                .await
+                .expect("create the template database");
+            let store = Store::connect(&cluster.url(TEMPLATE_DB), 2)
+                .await
+                .expect("connect to the template");
+            store.migrate().await.expect("migrations apply to an empty database");
+            store.pool().close().await;
+            admin.close().await.expect("close");
+        })
+        .await;
+    let name = format!("t{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres"))
+        .await
+        .expect("connect to the test cluster");
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database from the template");
+    admin.close().await.expect("close");
+    let url = cluster.url(&name);
+    let store = Store::connect(&url, 20).await.expect("connect to the test database");
+    TestDb { name, url, store }
+}
