@@ -1,0 +1,144 @@
+//! The JSON API (`/api/v1/...`): the same reads as the pages, for scripts and
+//! other tools, with the same session and roles; its OpenAPI document is
+//! served at `/api/openapi.json`.
+
+use crate::web::WebState;
+use crate::web::error::{Result, WebError};
+use crate::web::session::{Ctx, Role};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+pub async fn openapi() -> Response {
+    let mut response = OPENAPI.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Agent => "agent",
+        Role::Manager => "manager",
+        Role::Admin => "admin",
+    }
+}
+
+pub async fn me(ctx: Ctx) -> Result<Json<Value>> {
+    let user = ctx.require(Role::Agent)?;
+    Ok(Json(json!({
+        "person_id": user.person_id,
+        "name": user.name,
+        "role": role_name(user.role),
+        "language": ctx.lang.code(),
+    })))
+}
+
+pub async fn bookings(State(state): State<WebState>, ctx: Ctx) -> Result<Json<Value>> {
+    let user = ctx.require(Role::Agent)?;
+    let rows = state.store.bookings_of_organiser(user.person_id, 500).await?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|b| {
+            json!({
+                "id": b.id,
+                "resource_id": b.resource_id,
+                "resource_name": b.resource_name,
+                "subject": b.subject,
+                "status": b.status,
+                "source": b.source,
+                "first_start": b.first_start,
+                "first_end": b.first_end,
+                "occurrences": b.occurrences,
+                "last_outcome": b.last_outcome,
+                "last_reasons": b.last_reasons,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn booking(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid>) -> Result<Json<Value>> {
+    let user = ctx.require(Role::Agent)?;
+    let Some(b) = state.store.booking_detail(id).await? else {
+        return Err(WebError::NotFound);
+    };
+    let allowed = b.organiser_person_id == Some(user.person_id)
+        || match state.store.resource_row(b.resource_id).await? {
+            Some(r) => user.manages(&r),
+            None => false,
+        };
+    if !allowed {
+        return Err(WebError::NotFound);
+    }
+    let occurrences: Vec<Value> = state
+        .store
+        .occurrences_of(id)
+        .await?
+        .into_iter()
+        .map(|o| json!({ "start": o.start, "end": o.end, "status": o.status }))
+        .collect();
+    let decisions: Vec<Value> = state
+        .store
+        .decisions_of(id)
+        .await?
+        .into_iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "sequence": d.sequence,
+                "decided_at": d.decided_at,
+                "outcome": d.outcome,
+                "decided_by": d.decided_by,
+                "reasons": d.reasons,
+                "explanation": d.explanation,
+                "policy": d.inputs.get("policy"),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": b.id,
+        "uid": b.uid,
+        "resource_id": b.resource_id,
+        "resource_name": b.resource_name,
+        "organiser_address": b.organiser_address,
+        "organiser_name": b.organiser_name,
+        "subject": b.subject,
+        "attendee_count": b.attendee_count,
+        "status": b.status,
+        "source": b.source,
+        "requested_at": b.requested_at,
+        "occurrences": occurrences,
+        "decisions": decisions,
+    })))
+}
+
+pub async fn resources(State(state): State<WebState>, ctx: Ctx) -> Result<Json<Value>> {
+    ctx.require(Role::Agent)?;
+    let items: Vec<Value> = state
+        .store
+        .list_resources()
+        .await?
+        .into_iter()
+        .filter(|r| r.active)
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "name": r.name,
+                "mailbox": r.mailbox_smtp,
+                "capacity": r.capacity,
+                "category": r.category,
+                "type": { "id": r.resource_type_id, "name_fr": r.type_name_fr, "name_en": r.type_name_en },
+                "site": { "id": r.site_id, "name": r.site_name },
+                "organisation": { "id": r.organisation_id, "name": r.organisation_name },
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}

@@ -1,0 +1,485 @@
+//! The site's texts in French (the default) and English.
+//!
+//! Texts are looked up by key; a unit test reads every template and fails
+//! when a key used there is missing here, so a typo cannot ship as a raw key.
+
+/// The language of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "fr" => Some(Lang::Fr),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+
+    /// The domain's language, for reasons and dates.
+    pub fn domain(self) -> crate::domain::Lang {
+        match self {
+            Lang::Fr => crate::domain::Lang::Fr,
+            Lang::En => crate::domain::Lang::En,
+        }
+    }
+
+    /// The text of `key`; the key itself when unknown (caught by the test).
+    pub fn text(self, key: &str) -> &'static str {
+        match TEXTS.iter().find(|(k, _, _)| *k == key) {
+            Some((_, fr, en)) => match self {
+                Lang::Fr => fr,
+                Lang::En => en,
+            },
+            None => {
+                tracing::warn!(i18n.key = key, "web: missing text");
+                "?"
+            }
+        }
+    }
+}
+
+/// (key, French, English).
+pub static TEXTS: &[(&str, &str, &str)] = &[
+    ("site.name", "resa — réservations", "resa — bookings"),
+    ("site.skip", "Aller au contenu", "Skip to content"),
+    ("site.menu", "Menu principal", "Main menu"),
+    ("site.switch_lang", "English", "Français"),
+    ("site.switch_lang_label", "Switch to English", "Passer en français"),
+    ("site.logged_as", "Connecté·e :", "Logged in as:"),
+    ("site.logout", "Se déconnecter", "Log out"),
+    (
+        "site.table",
+        "Tableau (défile horizontalement)",
+        "Table (scrolls horizontally)",
+    ),
+    (
+        "site.footer",
+        "resa — Plaine Commune et Saint-Denis",
+        "resa — Plaine Commune and Saint-Denis",
+    ),
+    ("role.agent", "agent", "agent"),
+    ("role.manager", "gestionnaire", "manager"),
+    ("role.admin", "administrateur", "administrator"),
+    ("nav.home", "Accueil", "Home"),
+    ("nav.bookings", "Mes réservations", "My bookings"),
+    ("nav.search", "Rechercher et réserver", "Search and book"),
+    ("nav.approvals", "Validations", "Approvals"),
+    ("nav.blackouts", "Fermetures", "Blackouts"),
+    ("nav.resources", "Ressources", "Resources"),
+    ("nav.policies", "Règles", "Policies"),
+    ("nav.grants", "Droits", "Grants"),
+    ("nav.audit", "Journal", "Audit log"),
+    ("nav.status", "État du service", "Service status"),
+    ("home.title", "Accueil", "Home"),
+    ("home.welcome", "Bienvenue", "Welcome"),
+    (
+        "home.intro",
+        "Réservez salles, véhicules et matériel, et suivez vos demandes.",
+        "Book rooms, vehicles and equipment, and follow your requests.",
+    ),
+    ("home.your_role", "Votre rôle :", "Your role:"),
+    ("login.title", "Connexion", "Log in"),
+    (
+        "login.intro",
+        "Connectez-vous avec votre compte Windows (identifiant, DOMAINE\\identifiant ou adresse).",
+        "Log in with your Windows account (user name, DOMAIN\\user or address).",
+    ),
+    ("login.user", "Identifiant", "User name"),
+    ("login.password", "Mot de passe", "Password"),
+    ("login.submit", "Se connecter", "Log in"),
+    (
+        "login.unknown_person",
+        "Votre compte est reconnu mais pas encore connu de resa. Réessayez après la prochaine synchronisation de l'annuaire (au plus une heure).",
+        "Your account is valid but not yet known to resa. Try again after the next directory sync (within an hour).",
+    ),
+    (
+        "login.inactive",
+        "Votre compte est désactivé dans l'annuaire.",
+        "Your account is disabled in the directory.",
+    ),
+    (
+        "login.no_directory",
+        "Aucun annuaire n'est configuré : la connexion est impossible.",
+        "No directory is configured: logging in is impossible.",
+    ),
+    ("login.error_heading", "La connexion a échoué", "Login failed"),
+    ("error.title", "Erreur", "Error"),
+    (
+        "error.forbidden",
+        "Accès refusé : votre rôle ne permet pas d'ouvrir cette page.",
+        "Access denied: your role does not allow this page.",
+    ),
+    (
+        "error.csrf",
+        "Formulaire expiré ou invalide. Rechargez la page et réessayez.",
+        "The form has expired or is invalid. Reload the page and try again.",
+    ),
+    ("error.not_found", "Page introuvable.", "Page not found."),
+    ("error.bad_request", "Requête invalide.", "Invalid request."),
+    (
+        "error.internal",
+        "Erreur interne — référence",
+        "Internal error — reference",
+    ),
+    (
+        "error.internal_help",
+        "Donnez cette référence au support informatique.",
+        "Give this reference to IT support.",
+    ),
+    ("error.back", "Retour à l'accueil", "Back to the home page"),
+    ("error.too_large", "Formulaire trop volumineux.", "Form too large."),
+    ("bookings.title", "Mes réservations", "My bookings"),
+    (
+        "bookings.none",
+        "Vous n'avez aucune réservation.",
+        "You have no bookings.",
+    ),
+    ("bookings.resource", "Ressource", "Resource"),
+    ("bookings.subject", "Objet", "Subject"),
+    ("bookings.when", "Quand", "When"),
+    ("bookings.status", "État", "Status"),
+    ("bookings.why", "Explication", "Explanation"),
+    ("bookings.details", "Détail de la décision", "Decision details"),
+    ("bookings.occurrences", "occurrences", "occurrences"),
+    ("bookings.no_subject", "(sans objet)", "(no subject)"),
+    ("bookings.cancel", "Annuler cette réservation", "Cancel this booking"),
+    (
+        "bookings.cancelled",
+        "La réservation est annulée.",
+        "The booking is cancelled.",
+    ),
+    ("status.accepted", "acceptée", "accepted"),
+    ("status.partially_accepted", "acceptée en partie", "partially accepted"),
+    ("status.declined", "refusée", "declined"),
+    ("status.held", "en attente de validation", "awaiting approval"),
+    ("status.cancelled", "annulée", "cancelled"),
+    ("status.released", "libérée", "released"),
+    ("outcome.accept", "Acceptée", "Accepted"),
+    ("outcome.accept_partially", "Acceptée en partie", "Partially accepted"),
+    ("outcome.decline", "Refusée", "Declined"),
+    ("outcome.hold", "Mise en attente de validation", "Held for approval"),
+    ("outcome.cancel", "Annulée", "Cancelled"),
+    ("outcome.release", "Libérée", "Released"),
+    (
+        "outcome.approve",
+        "Approuvée par un gestionnaire",
+        "Approved by a manager",
+    ),
+    ("outcome.refuse", "Refusée par un gestionnaire", "Refused by a manager"),
+    ("explain.title", "Explication de la décision", "Decision explained"),
+    ("explain.request", "La demande", "The request"),
+    ("explain.organiser", "Organisateur", "Organiser"),
+    ("explain.attendees", "Participants", "Attendees"),
+    ("explain.source", "Origine", "Source"),
+    ("explain.requested_at", "Demandée le", "Requested on"),
+    ("explain.occurrences", "Créneaux", "Time slots"),
+    ("explain.decisions", "Décisions", "Decisions"),
+    ("explain.decided_at", "Décidée le", "Decided on"),
+    ("explain.decided_by", "Par", "By"),
+    ("explain.reasons", "Motifs", "Reasons"),
+    (
+        "explain.no_reason",
+        "Aucun motif : toutes les règles sont respectées.",
+        "No reason: every rule is met.",
+    ),
+    ("explain.rules", "Règle par règle", "Rule by rule"),
+    ("explain.rule", "Règle", "Rule"),
+    ("explain.verdict", "Verdict", "Verdict"),
+    ("explain.scope", "Fixée au niveau", "Set at"),
+    (
+        "explain.policy",
+        "Règles appliquées à cette ressource",
+        "Rules applied to this resource",
+    ),
+    (
+        "explain.policy_intro",
+        "Chaque valeur indique le niveau qui l'a fixée (la plus précise l'emporte).",
+        "Each value shows the level that set it (the most specific wins).",
+    ),
+    ("explain.declined_occurrences", "Créneaux refusés", "Declined slots"),
+    ("verdict.pass", "respectée", "met"),
+    ("verdict.fail", "non respectée", "not met"),
+    ("verdict.bypassed", "contournée (gestionnaire)", "bypassed (manager)"),
+    ("verdict.not_applicable", "sans objet", "not applicable"),
+    ("decided_by.engine", "moteur de règles", "rule engine"),
+    ("decided_by.manager", "gestionnaire", "manager"),
+    ("decided_by.circuit", "circuit de validation", "approval circuit"),
+    ("decided_by.system", "système", "system"),
+    ("source.exchange", "Outlook / Exchange", "Outlook / Exchange"),
+    ("source.web", "site web", "web site"),
+    ("policy.field", "Règle", "Rule"),
+    ("policy.value", "Valeur", "Value"),
+    ("policy.origin", "Origine", "Origin"),
+    ("policy.all_day", "toute la journée", "all day"),
+    ("policy.closed", "fermé", "closed"),
+    ("policy.builtin", "valeur par défaut", "built-in default"),
+    ("policy.set_here", "fixée ici", "set here"),
+    ("policy.inherited", "héritée de", "inherited from"),
+    ("scope.global", "Global", "Global"),
+    ("scope.organisation", "Organisation", "Organisation"),
+    ("scope.site", "Site", "Site"),
+    ("scope.site_type", "Type sur un site", "Type at a site"),
+    ("scope.resource_type", "Type de ressource", "Resource type"),
+    ("scope.resource", "Ressource", "Resource"),
+    ("resources.title", "Ressources", "Resources"),
+    ("resources.new", "Nouvelle ressource", "New resource"),
+    ("resources.name", "Nom", "Name"),
+    (
+        "resources.mailbox",
+        "Adresse de la boîte aux lettres",
+        "Mailbox address",
+    ),
+    ("resources.site", "Site", "Site"),
+    ("resources.type", "Type", "Type"),
+    ("resources.capacity", "Capacité", "Capacity"),
+    ("resources.endpoint", "Serveur Exchange", "Exchange server"),
+    ("resources.active", "Active", "Active"),
+    ("resources.create", "Créer la ressource", "Create the resource"),
+    ("resources.created", "Ressource créée.", "Resource created."),
+    ("resources.none", "Aucune ressource.", "No resources."),
+    ("resources.policy", "Règles", "Rules"),
+    (
+        "resources.duplicate",
+        "Cette adresse de boîte aux lettres est déjà utilisée.",
+        "This mailbox address is already used.",
+    ),
+    (
+        "resources.invalid",
+        "Vérifiez les champs : nom (1 à 200 caractères), adresse de messagerie valide, capacité positive.",
+        "Check the fields: name (1 to 200 characters), valid e-mail address, positive capacity.",
+    ),
+    ("yes", "oui", "yes"),
+    ("no", "non", "no"),
+    ("policies.title", "Règles par niveau", "Policies by scope"),
+    (
+        "policies.intro",
+        "Les règles s'héritent : global, puis organisation, site, type de ressource, ressource. Le niveau le plus précis l'emporte.",
+        "Policies are inherited: global, then organisation, site, resource type, resource. The most specific level wins.",
+    ),
+    ("policies.scope_title", "Règles du niveau", "Policies of scope"),
+    (
+        "policies.effective",
+        "Règles effectives de la ressource",
+        "Effective policy of the resource",
+    ),
+    (
+        "policies.here",
+        "Valeurs fixées à ce niveau (JSON)",
+        "Values set at this scope (JSON)",
+    ),
+    (
+        "policies.here_help",
+        "Un objet JSON ; un champ absent est hérité du niveau supérieur.",
+        "A JSON object; a missing field is inherited from the scope above.",
+    ),
+    ("policies.save", "Enregistrer", "Save"),
+    ("policies.saved", "Règles enregistrées.", "Policies saved."),
+    ("policies.invalid", "Règles invalides :", "Invalid policies:"),
+    (
+        "policies.nothing_here",
+        "Rien n'est fixé à ce niveau.",
+        "Nothing is set at this scope.",
+    ),
+    ("grants.title", "Droits", "Grants"),
+    (
+        "grants.intro",
+        "Associez des groupes de l'annuaire à des droits sur les ressources.",
+        "Map directory groups to rights on resources.",
+    ),
+    ("grants.subject", "Groupe ou personne", "Group or person"),
+    ("grants.scope", "Portée", "Scope"),
+    ("grants.role", "Droit", "Right"),
+    ("grants.delete", "Supprimer", "Delete"),
+    ("grants.none", "Aucun droit défini.", "No grants."),
+    (
+        "grants.search",
+        "Rechercher un groupe dans l'annuaire",
+        "Search the directory for a group",
+    ),
+    ("grants.search_label", "Nom du groupe", "Group name"),
+    ("grants.search_submit", "Rechercher", "Search"),
+    ("grants.results", "Groupes trouvés", "Groups found"),
+    ("grants.no_results", "Aucun groupe trouvé.", "No group found."),
+    ("grants.directory", "Annuaire", "Directory"),
+    ("grants.add", "Accorder", "Grant"),
+    ("grants.created", "Droit accordé.", "Grant created."),
+    ("grants.deleted", "Droit supprimé.", "Grant deleted."),
+    (
+        "grants.not_synced",
+        "Ce groupe n'est pas encore synchronisé : réessayez après la prochaine synchronisation.",
+        "This group is not synced yet: try again after the next sync.",
+    ),
+    (
+        "grants.directory_error",
+        "Annuaire injoignable :",
+        "Directory unreachable:",
+    ),
+    ("role.book", "réserver", "book"),
+    ("role.request", "demander (avec validation)", "request (with approval)"),
+    ("role.manage", "gérer", "manage"),
+    ("role.view", "consulter", "view"),
+    ("role.deny", "interdire", "deny"),
+    ("audit.title", "Journal d'audit", "Audit log"),
+    ("audit.filters", "Filtres", "Filters"),
+    ("audit.actor", "Auteur", "Actor"),
+    ("audit.action", "Action", "Action"),
+    ("audit.object", "Objet", "Object"),
+    ("audit.from", "Du", "From"),
+    ("audit.to", "Au", "To"),
+    ("audit.at", "Date", "Date"),
+    ("audit.details", "Détails", "Details"),
+    ("audit.apply", "Filtrer", "Filter"),
+    ("audit.any", "toutes", "any"),
+    ("audit.none", "Aucune entrée.", "No entries."),
+    ("search.title", "Rechercher et réserver", "Search and book"),
+    ("search.type", "Type de ressource", "Resource type"),
+    ("search.site", "Site", "Site"),
+    ("search.any", "tous", "any"),
+    ("search.date", "Date", "Date"),
+    ("search.start", "Début", "Start"),
+    ("search.end", "Fin", "End"),
+    ("search.capacity", "Participants", "Attendees"),
+    ("search.submit", "Chercher", "Search"),
+    ("search.results", "Disponibilités", "Availability"),
+    (
+        "search.grid_caption",
+        "Occupation de la journée, par heure (libre ou occupé)",
+        "Occupancy of the day, by hour (free or busy)",
+    ),
+    ("search.free", "libre", "free"),
+    ("search.busy", "occupé", "busy"),
+    ("search.none", "Aucune ressource ne correspond.", "No resource matches."),
+    ("search.book", "Réserver", "Book"),
+    ("search.subject", "Objet de la réunion", "Meeting subject"),
+    (
+        "search.free_slot",
+        "Libre sur le créneau demandé",
+        "Free for the requested slot",
+    ),
+    (
+        "search.busy_slot",
+        "Occupée sur le créneau demandé",
+        "Busy for the requested slot",
+    ),
+    ("search.invalid", "Date ou heures invalides.", "Invalid date or times."),
+    ("book.title", "Résultat de la réservation", "Booking result"),
+    (
+        "book.sink_failed",
+        "La décision est enregistrée, mais la création dans Outlook a échoué ; elle sera retentée.",
+        "The decision is recorded, but creating it in Outlook failed; it will be retried.",
+    ),
+    ("approvals.title", "Demandes à valider", "Requests to approve"),
+    ("approvals.none", "Aucune demande en attente.", "No pending requests."),
+    (
+        "approvals.comment",
+        "Commentaire (envoyé à l'organisateur)",
+        "Comment (sent to the organiser)",
+    ),
+    ("approvals.approve", "Approuver", "Approve"),
+    ("approvals.refuse", "Refuser", "Refuse"),
+    ("approvals.done", "Décision enregistrée.", "Decision recorded."),
+    (
+        "approvals.gone",
+        "Cette demande n'est plus en attente.",
+        "This request is no longer pending.",
+    ),
+    ("blackouts.title", "Fermetures", "Blackouts"),
+    (
+        "blackouts.intro",
+        "Déclarez une période pendant laquelle une ressource que vous gérez ne peut pas être réservée.",
+        "Declare a period during which a resource you manage cannot be booked.",
+    ),
+    ("blackouts.resource", "Ressource", "Resource"),
+    ("blackouts.start", "Début (date et heure)", "Start (date and time)"),
+    ("blackouts.end", "Fin (date et heure)", "End (date and time)"),
+    ("blackouts.reason", "Motif", "Reason"),
+    ("blackouts.create", "Déclarer la fermeture", "Declare the blackout"),
+    ("blackouts.created", "Fermeture enregistrée.", "Blackout recorded."),
+    (
+        "blackouts.invalid",
+        "Période invalide : la fin doit suivre le début.",
+        "Invalid period: the end must follow the start.",
+    ),
+    (
+        "blackouts.no_resource",
+        "Vous ne gérez aucune ressource.",
+        "You manage no resource.",
+    ),
+    ("admin.status_title", "État du service", "Service status"),
+    ("admin.directories", "Annuaires", "Directories"),
+    (
+        "admin.mailboxes",
+        "Boîtes aux lettres des ressources",
+        "Resource mailboxes",
+    ),
+    ("admin.last_sync", "Dernière synchronisation", "Last sync"),
+    (
+        "admin.last_full_sync",
+        "Dernière synchronisation complète",
+        "Last full sync",
+    ),
+    ("admin.last_error", "Dernière erreur", "Last error"),
+    ("admin.people", "Personnes actives", "Active people"),
+    ("admin.groups", "Groupes", "Groups"),
+    ("admin.state", "État", "State"),
+    ("admin.stale", "à vérifier", "needs attention"),
+    ("admin.ok", "à jour", "up to date"),
+    ("admin.never", "jamais", "never"),
+    ("admin.last_event", "Dernier événement", "Last event"),
+    ("admin.lease", "Instance", "Instance"),
+    ("form.required", "obligatoire", "required"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `tr("key")` of the templates and every `text("key")` of the
+    /// web code names a text of the table.
+    #[test]
+    fn every_template_key_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["templates", "src/web", "src/web/pages"] {
+            for entry in std::fs::read_dir(root.join(dir)).expect("directory") {
+                let path = entry.expect("entry").path();
+                if path.is_file() && path.file_name().is_some_and(|n| n != "i18n.rs") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for path in files {
+            let text = std::fs::read_to_string(&path).expect("file");
+            let parts = text.split(".tr(\"").skip(1).chain(text.split(".text(\"").skip(1));
+            for part in parts {
+                let key = part.split('"').next().unwrap_or_default();
+                if !TEXTS.iter().any(|(k, _, _)| *k == key) {
+                    missing.push(format!("{}: {key}", path.display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "missing texts: {missing:?}");
+    }
+
+    #[test]
+    fn keys_are_unique() {
+        let mut keys: Vec<&str> = TEXTS.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(before, keys.len());
+    }
+}

@@ -1,0 +1,173 @@
+//! The web site: axum routes, server-rendered askama templates, sessions kept
+//! in PostgreSQL, CSRF protection, roles, security headers and static assets.
+//!
+//! Every page works without JavaScript (plain forms, 303 redirects after each
+//! POST). Roles are computed on every request from the store (admin: member of
+//! a configured admin group; manager: holds a Manage grant; agent: anyone
+//! else), never kept in the cookie. This layer alone maps errors to HTTP
+//! status codes: users see a message and a reference, logs get the cause.
+//!
+//! Map: [`session`] owns cookies, sessions, CSRF and roles; [`error`] the error
+//! enum and error pages; [`i18n`] the French and English texts; [`headers`]
+//! the security headers; [`pages`] the HTML handlers; [`api`] the JSON API and
+//! its OpenAPI document; [`sink`] the port that creates web bookings in Exchange.
+
+pub mod api;
+pub mod error;
+pub mod headers;
+pub mod i18n;
+pub mod pages;
+pub mod session;
+pub mod sink;
+
+use crate::clock::SharedClock;
+use crate::directory::DirectorySettings;
+use crate::store::Store;
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+pub use error::WebError;
+pub use sink::{BookingSinkError, CancelledMeeting, NoopBookingSink, RecordingBookingSink, WebBookingSink, WebMeeting};
+
+/// A directory group whose members administer resa (`directory:group` in
+/// the configuration, the group named by its sAMAccountName).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminGroup {
+    pub directory: String,
+    pub group: String,
+}
+
+impl AdminGroup {
+    /// Reads `directory:group`; `None` when either part is missing.
+    pub fn parse(s: &str) -> Option<AdminGroup> {
+        let (directory, group) = s.split_once(':')?;
+        (!directory.is_empty() && !group.is_empty()).then(|| AdminGroup {
+            directory: directory.to_owned(),
+            group: group.to_owned(),
+        })
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct WebState {
+    pub store: Store,
+    pub clock: SharedClock,
+    /// The configured directories, for login and the live group search.
+    pub directories: Vec<DirectorySettings>,
+    pub admin_groups: Vec<AdminGroup>,
+    /// Signs the pre-login CSRF token; at least 32 random bytes.
+    pub secret_key: Arc<[u8]>,
+    /// Sets `Secure` on cookies (and the `__Host-` prefix); off only for
+    /// plain-HTTP development and tests.
+    pub secure_cookies: bool,
+    /// The `[[exchange]]` endpoint names a new resource may be served by.
+    pub exchange_endpoints: Vec<String>,
+    /// Creates web bookings in the resource calendars.
+    pub booking_sink: Arc<dyn WebBookingSink>,
+}
+
+impl std::fmt::Debug for WebState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret key is never printed.
+        f.debug_struct("WebState")
+            .field("directories", &self.directories.len())
+            .field("admin_groups", &self.admin_groups)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("exchange_endpoints", &self.exchange_endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole site: pages, API, static assets, with the session, CSRF,
+/// error-page and security-header layers.
+pub fn router(state: WebState) -> Router {
+    let routes = Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::auth::login_form).post(pages::auth::login_submit))
+        .route("/logout", post(pages::auth::logout))
+        .route("/bookings", get(pages::bookings::my_bookings))
+        .route("/bookings/{id}", get(pages::bookings::explain))
+        .route("/bookings/{id}/cancel", post(pages::bookings::cancel))
+        .route("/search", get(pages::search::search))
+        .route("/book", post(pages::search::book))
+        .route("/approvals", get(pages::approvals::queue))
+        .route("/approvals/{id}", post(pages::approvals::decide))
+        .route(
+            "/blackouts",
+            get(pages::approvals::blackouts).post(pages::approvals::create_blackout),
+        )
+        .route(
+            "/admin/resources",
+            get(pages::admin::resources).post(pages::admin::create_resource),
+        )
+        .route("/admin/resources/new", get(pages::admin::resource_form))
+        .route("/admin/policies", get(pages::admin::policies))
+        .route(
+            "/admin/policies/{kind}/{id}",
+            get(pages::admin::policy_page).post(pages::admin::save_policy),
+        )
+        .route(
+            "/admin/grants",
+            get(pages::admin::grants).post(pages::admin::create_grant),
+        )
+        .route("/admin/grants/{id}/delete", post(pages::admin::delete_grant))
+        .route("/admin/audit", get(pages::admin::audit))
+        .route("/admin/status", get(pages::admin::status))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/v1/me", get(api::me))
+        .route("/api/v1/bookings", get(api::bookings))
+        .route("/api/v1/bookings/{id}", get(api::booking))
+        .route("/api/v1/resources", get(api::resources))
+        .route("/static/{file}", get(pages::assets::asset))
+        .fallback(pages::not_found);
+    routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.secure_cookies,
+            headers::security_headers,
+        ))
+        .with_state(state)
+}
+
+/// How often expired sessions are deleted.
+const SESSION_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Serves the site on `listener` until `shutdown` completes, then lets
+/// requests in flight finish. Expired sessions are purged meanwhile, in this
+/// same future, so nothing outlives the server.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: WebState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve`], with more routes beside the site's (the daemon's health and
+/// metrics).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: WebState,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (store, clock) = (state.store.clone(), state.clock.clone());
+    let purge = async move {
+        let mut tick = tokio::time::interval(SESSION_PURGE_EVERY);
+        loop {
+            tick.tick().await;
+            match store.purge_sessions(clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(sessions = n, "web: expired sessions purged"),
+                Err(e) => tracing::warn!(error = %e, "web: cannot purge expired sessions"),
+            }
+        }
+    };
+    let server = axum::serve(listener, extra.merge(router(state))).with_graceful_shutdown(shutdown);
+    tokio::select! {
+        result = server.into_future() => result,
+        never = purge => never,
+    }
+}

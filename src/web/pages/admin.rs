@@ -1,0 +1,879 @@
+//! Admin pages: resources, policies per scope, grants (with the live
+//! directory group search), the audit log and the service status.
+
+use super::bookings::{FlashQuery, PolicyRow, policy_rows, scope_label};
+use super::{Base, instant, render, see_other};
+use crate::domain::{EffectivePolicy, Policy, Scope, ScopeChain};
+use crate::store::StoreError;
+use crate::store::catalogue::NewResource;
+use crate::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant};
+use crate::store::web::{AuditFilter, ResourceRow, SiteRow, TypeRow};
+use crate::web::WebState;
+use crate::web::error::{Result, WebError};
+use crate::web::i18n::Lang;
+use crate::web::session::{Ctx, Role};
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------- resources
+
+struct ResourceLine {
+    id: Uuid,
+    name: String,
+    mailbox: String,
+    site: String,
+    kind: String,
+    capacity: String,
+    active: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "resources.html")]
+struct ResourcesPage {
+    base: Base,
+    lines: Vec<ResourceLine>,
+}
+
+pub async fn resources(State(state): State<WebState>, ctx: Ctx, Query(q): Query<FlashQuery>) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    let lang = ctx.lang;
+    let lines = state
+        .store
+        .list_resources()
+        .await?
+        .into_iter()
+        .map(|r| ResourceLine {
+            id: r.id,
+            kind: type_name(lang, &r.type_name_fr, &r.type_name_en),
+            site: format!("{} — {}", r.organisation_name, r.site_name),
+            name: r.name,
+            mailbox: r.mailbox_smtp,
+            capacity: r.capacity.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
+            active: lang.text(if r.active { "yes" } else { "no" }),
+        })
+        .collect();
+    render(&ResourcesPage {
+        base: Base::new(&ctx, "resources.title").with_flash(q.msg.as_deref()),
+        lines,
+    })
+}
+
+fn type_name(lang: Lang, fr: &str, en: &str) -> String {
+    match lang {
+        Lang::Fr => fr.to_owned(),
+        Lang::En => en.to_owned(),
+    }
+}
+
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "resource_form.html")]
+struct ResourceFormPage {
+    base: Base,
+    error: Option<&'static str>,
+    name: String,
+    mailbox: String,
+    capacity: String,
+    endpoint: String,
+    sites: Vec<Choice>,
+    types: Vec<Choice>,
+    endpoints: Vec<Choice>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResourceForm {
+    name: String,
+    mailbox: String,
+    site: String,
+    kind: String,
+    capacity: String,
+    #[serde(default)]
+    endpoint: String,
+}
+
+fn site_choices(sites: &[SiteRow], selected: &str) -> Vec<Choice> {
+    sites
+        .iter()
+        .map(|s| Choice {
+            value: s.id.to_string(),
+            label: format!("{} — {}", s.organisation_name, s.name),
+            selected: s.id.to_string() == selected,
+        })
+        .collect()
+}
+
+fn type_choices(types: &[TypeRow], lang: Lang, selected: &str) -> Vec<Choice> {
+    types
+        .iter()
+        .map(|t| Choice {
+            value: t.id.to_string(),
+            label: type_name(lang, &t.name_fr, &t.name_en),
+            selected: t.id.to_string() == selected,
+        })
+        .collect()
+}
+
+async fn resource_form_page(
+    state: &WebState,
+    ctx: &Ctx,
+    form: &ResourceForm,
+    error: Option<&'static str>,
+) -> Result<ResourceFormPage> {
+    let sites = state.store.list_sites().await?;
+    let types = state.store.list_resource_types().await?;
+    Ok(ResourceFormPage {
+        base: Base::new(ctx, "resources.new"),
+        error,
+        name: form.name.clone(),
+        mailbox: form.mailbox.clone(),
+        capacity: form.capacity.clone(),
+        endpoint: form.endpoint.clone(),
+        sites: site_choices(&sites, &form.site),
+        types: type_choices(&types, ctx.lang, &form.kind),
+        endpoints: state
+            .exchange_endpoints
+            .iter()
+            .map(|e| Choice {
+                value: e.clone(),
+                label: e.clone(),
+                selected: *e == form.endpoint,
+            })
+            .collect(),
+    })
+}
+
+pub async fn resource_form(State(state): State<WebState>, ctx: Ctx) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    render(&resource_form_page(&state, &ctx, &ResourceForm::default(), None).await?)
+}
+
+pub async fn create_resource(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Form(form): Form<ResourceForm>,
+) -> Result<Response> {
+    let user = ctx.require(Role::Admin)?;
+    let name = form.name.trim();
+    let mailbox = form.mailbox.trim().to_lowercase();
+    let capacity = match form.capacity.trim() {
+        "" => Ok(None),
+        c => c.parse::<i32>().ok().filter(|c| *c >= 0).map(Some).ok_or(()),
+    };
+    let endpoint = if form.endpoint.trim().is_empty() {
+        state
+            .exchange_endpoints
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "default".to_owned())
+    } else {
+        form.endpoint.trim().to_owned()
+    };
+    let (site, kind) = (form.site.parse::<Uuid>(), form.kind.parse::<Uuid>());
+    let mailbox_ok = mailbox.split_once('@').is_some_and(|(l, d)| {
+        !l.is_empty() && d.contains('.') && !d.starts_with('.') && !mailbox.contains(char::is_whitespace)
+    });
+    let (Ok(capacity), Ok(site), Ok(kind), true, true) = (
+        capacity,
+        site,
+        kind,
+        mailbox_ok,
+        !name.is_empty() && name.chars().count() <= 200,
+    ) else {
+        let page = resource_form_page(&state, &ctx, &form, Some(ctx.lang.text("resources.invalid"))).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    let created = state
+        .store
+        .create_resource(&NewResource {
+            site_id: site,
+            resource_type_id: kind,
+            name,
+            mailbox_smtp: &mailbox,
+            exchange_endpoint: &endpoint,
+            capacity,
+        })
+        .await;
+    let resource = match created {
+        Ok(r) => r,
+        Err(StoreError::Duplicate(_)) => {
+            let page = resource_form_page(&state, &ctx, &form, Some(ctx.lang.text("resources.duplicate"))).await?;
+            return Ok((StatusCode::CONFLICT, render(&page)?).into_response());
+        }
+        Err(StoreError::Invalid(_) | StoreError::NotFound(_)) => {
+            let page = resource_form_page(&state, &ctx, &form, Some(ctx.lang.text("resources.invalid"))).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state
+        .store
+        .record_audit(
+            state.clock.now(),
+            &user.person_id.to_string(),
+            "resource.create",
+            "resource",
+            Some(&resource.id.to_string()),
+            serde_json::json!({ "name": resource.name, "mailbox": resource.mailbox_smtp }),
+        )
+        .await?;
+    Ok(see_other("/admin/resources?msg=resources.created"))
+}
+
+// ---------------------------------------------------------------- policies
+
+struct ScopeLink {
+    href: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "policies.html")]
+struct PoliciesPage {
+    base: Base,
+    scopes: Vec<ScopeLink>,
+}
+
+pub async fn policies(State(state): State<WebState>, ctx: Ctx) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    let lang = ctx.lang;
+    let mut scopes = vec![ScopeLink {
+        href: "/admin/policies/global/-".into(),
+        label: lang.text("scope.global").into(),
+    }];
+    for o in state.store.list_organisations().await? {
+        scopes.push(ScopeLink {
+            href: format!("/admin/policies/organisation/{}", o.id),
+            label: format!("{} « {} »", lang.text("scope.organisation"), o.name),
+        });
+    }
+    for s in state.store.list_sites().await? {
+        scopes.push(ScopeLink {
+            href: format!("/admin/policies/site/{}", s.id),
+            label: format!("{} « {} — {} »", lang.text("scope.site"), s.organisation_name, s.name),
+        });
+    }
+    for t in state.store.list_resource_types().await? {
+        scopes.push(ScopeLink {
+            href: format!("/admin/policies/resource_type/{}", t.id),
+            label: format!(
+                "{} « {} »",
+                lang.text("scope.resource_type"),
+                type_name(lang, &t.name_fr, &t.name_en)
+            ),
+        });
+    }
+    for r in state.store.list_resources().await? {
+        scopes.push(ScopeLink {
+            href: format!("/admin/policies/resource/{}", r.id),
+            label: format!("{} « {} »", lang.text("scope.resource"), r.name),
+        });
+    }
+    render(&PoliciesPage {
+        base: Base::new(&ctx, "policies.title"),
+        scopes,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "policy.html")]
+struct PolicyPage {
+    base: Base,
+    scope_name: String,
+    action: String,
+    body: String,
+    error: Option<String>,
+    rows: Vec<PolicyRow>,
+}
+
+/// The scope named by a URL's kind and id.
+fn parse_scope(kind: &str, id: &str) -> Result<Scope> {
+    let uuid = || id.parse::<Uuid>().map_err(|_| WebError::NotFound);
+    Ok(match kind {
+        "global" => Scope::Global,
+        "organisation" => Scope::Organisation(uuid()?),
+        "site" => Scope::Site(uuid()?),
+        "resource_type" => Scope::ResourceType(uuid()?),
+        "resource" => Scope::Resource(uuid()?),
+        _ => return Err(WebError::NotFound),
+    })
+}
+
+/// The effective policy at a scope: what a resource placed there, with
+/// nothing more specific set, would get.
+async fn effective_at(state: &WebState, scope: Scope) -> Result<EffectivePolicy> {
+    if let Scope::Resource(id) = scope {
+        return Ok(state.store.effective_policy_of(id).await?);
+    }
+    let nil = Uuid::nil();
+    let chain = match scope {
+        Scope::Organisation(o) => ScopeChain {
+            organisation: Some(o),
+            ..ScopeChain::resource_only(nil)
+        },
+        Scope::Site(s) => {
+            let org = state
+                .store
+                .list_sites()
+                .await?
+                .into_iter()
+                .find(|x| x.id == s)
+                .map(|x| x.organisation_id);
+            ScopeChain {
+                organisation: org,
+                site: Some(s),
+                ..ScopeChain::resource_only(nil)
+            }
+        }
+        Scope::ResourceType(t) => ScopeChain {
+            resource_type: Some(t),
+            ..ScopeChain::resource_only(nil)
+        },
+        _ => ScopeChain::resource_only(nil),
+    };
+    let mut layers = Vec::new();
+    for s in chain.scopes() {
+        if s == Scope::Resource(nil) {
+            continue;
+        }
+        if let Some(body) = state.store.policy_at(s).await? {
+            let p: Policy = serde_json::from_value(body).map_err(|e| WebError::Internal(e.to_string()))?;
+            layers.push((s, p));
+        }
+    }
+    Ok(EffectivePolicy::resolve(&chain, layers.iter().map(|(s, p)| (*s, p))))
+}
+
+async fn policy_page_for(
+    state: &WebState,
+    ctx: &Ctx,
+    kind: &str,
+    id: &str,
+    body: Option<String>,
+    error: Option<String>,
+) -> Result<PolicyPage> {
+    let scope = parse_scope(kind, id)?;
+    let names = state.store.object_names().await?;
+    let scope_json = serde_json::to_value(scope).map_err(|e| WebError::Internal(e.to_string()))?;
+    if let Some(sid) = scope_json
+        .get("id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse::<Uuid>().ok())
+        && !names.contains_key(&sid)
+    {
+        return Err(WebError::NotFound);
+    }
+    let stored = state.store.policy_at(scope).await?;
+    let body = body.unwrap_or_else(|| match &stored {
+        Some(v) => serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into()),
+        None => "{}".into(),
+    });
+    let effective =
+        serde_json::to_value(effective_at(state, scope).await?).map_err(|e| WebError::Internal(e.to_string()))?;
+    Ok(PolicyPage {
+        base: Base::new(ctx, "policies.scope_title"),
+        scope_name: scope_label(&scope_json, &names, ctx.lang),
+        action: format!("/admin/policies/{kind}/{id}"),
+        body,
+        error,
+        rows: policy_rows(&effective, &scope_json, &names, ctx.lang),
+    })
+}
+
+pub async fn policy_page(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path((kind, id)): Path<(String, String)>,
+    Query(q): Query<FlashQuery>,
+) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    let mut page = policy_page_for(&state, &ctx, &kind, &id, None, None).await?;
+    page.base = page.base.with_flash(q.msg.as_deref());
+    render(&page)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PolicyForm {
+    body: String,
+}
+
+pub async fn save_policy(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path((kind, id)): Path<(String, String)>,
+    Form(form): Form<PolicyForm>,
+) -> Result<Response> {
+    let user = ctx.require(Role::Admin)?;
+    let scope = parse_scope(&kind, &id)?;
+    let parsed = serde_json::from_str::<Policy>(&form.body)
+        .map_err(|e| e.to_string())
+        .and_then(|p| p.validate().map(|()| p).map_err(|e| e.to_string()));
+    let policy = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let text = format!("{} {e}", ctx.lang.text("policies.invalid"));
+            let page = policy_page_for(&state, &ctx, &kind, &id, Some(form.body.clone()), Some(text)).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    let now = state.clock.now();
+    state.store.set_policy(scope, &policy, now).await?;
+    state
+        .store
+        .record_audit(
+            now,
+            &user.person_id.to_string(),
+            "policy.set",
+            "policy",
+            Some(&format!("{kind}/{id}")),
+            serde_json::to_value(&policy).unwrap_or_default(),
+        )
+        .await?;
+    Ok(see_other(&format!("/admin/policies/{kind}/{id}?msg=policies.saved")))
+}
+
+// ---------------------------------------------------------------- grants
+
+struct GrantLine {
+    id: Uuid,
+    subject: String,
+    scope: String,
+    role: &'static str,
+}
+
+struct GroupResult {
+    directory: String,
+    guid: Uuid,
+    name: String,
+    account: String,
+    description: String,
+}
+
+#[derive(Template)]
+#[template(path = "grants.html")]
+struct GrantsPage {
+    base: Base,
+    lines: Vec<GrantLine>,
+    q: String,
+    searched: bool,
+    results: Vec<GroupResult>,
+    search_errors: Vec<String>,
+    scopes: Vec<Choice>,
+    roles: Vec<Choice>,
+    error: Option<&'static str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GrantsQuery {
+    q: Option<String>,
+    msg: Option<String>,
+}
+
+fn grant_scope_label(scope: &GrantScope, names: &HashMap<Uuid, String>, lang: Lang) -> String {
+    let named = |key: &str, id: &Uuid| {
+        format!(
+            "{} « {} »",
+            lang.text(key),
+            names.get(id).map(String::as_str).unwrap_or("?")
+        )
+    };
+    match scope {
+        GrantScope::Global => lang.text("scope.global").to_owned(),
+        GrantScope::Organisation(id) => named("scope.organisation", id),
+        GrantScope::Site(id) => named("scope.site", id),
+        GrantScope::SiteType { site, resource_type } => format!(
+            "{} « {} » / « {} »",
+            lang.text("scope.site_type"),
+            names.get(resource_type).map(String::as_str).unwrap_or("?"),
+            names.get(site).map(String::as_str).unwrap_or("?")
+        ),
+        GrantScope::ResourceType(id) => named("scope.resource_type", id),
+        GrantScope::Resource(id) => named("scope.resource", id),
+    }
+}
+
+async fn scope_choices(state: &WebState, lang: Lang) -> Result<Vec<Choice>> {
+    let mut out = vec![Choice {
+        value: "global".into(),
+        label: lang.text("scope.global").into(),
+        selected: false,
+    }];
+    let push = |out: &mut Vec<Choice>, kind: &str, id: Uuid, label: String| {
+        out.push(Choice {
+            value: format!("{kind}:{id}"),
+            label,
+            selected: false,
+        })
+    };
+    for o in state.store.list_organisations().await? {
+        push(
+            &mut out,
+            "organisation",
+            o.id,
+            format!("{} « {} »", lang.text("scope.organisation"), o.name),
+        );
+    }
+    for s in state.store.list_sites().await? {
+        push(
+            &mut out,
+            "site",
+            s.id,
+            format!("{} « {} — {} »", lang.text("scope.site"), s.organisation_name, s.name),
+        );
+    }
+    for t in state.store.list_resource_types().await? {
+        let name = type_name(lang, &t.name_fr, &t.name_en);
+        push(
+            &mut out,
+            "resource_type",
+            t.id,
+            format!("{} « {name} »", lang.text("scope.resource_type")),
+        );
+    }
+    for r in state.store.list_resources().await? {
+        push(
+            &mut out,
+            "resource",
+            r.id,
+            format!("{} « {} »", lang.text("scope.resource"), r.name),
+        );
+    }
+    Ok(out)
+}
+
+fn role_choices(lang: Lang) -> Vec<Choice> {
+    ["book", "request", "manage", "view", "deny"]
+        .iter()
+        .map(|r| Choice {
+            value: (*r).to_owned(),
+            label: lang.text(&format!("role.{r}")).to_owned(),
+            selected: *r == "book",
+        })
+        .collect()
+}
+
+async fn grants_page(state: &WebState, ctx: &Ctx, q: &GrantsQuery, error: Option<&'static str>) -> Result<GrantsPage> {
+    let lang = ctx.lang;
+    let names = state.store.object_names().await?;
+    let lines = state
+        .store
+        .list_grants()
+        .await?
+        .into_iter()
+        .map(|g| GrantLine {
+            id: g.id,
+            subject: match g.subject {
+                GrantSubject::Person(id) | GrantSubject::Group(id) => {
+                    names.get(&id).cloned().unwrap_or_else(|| "?".into())
+                }
+            },
+            scope: grant_scope_label(&g.scope, &names, lang),
+            role: lang.text(&format!("role.{}", g.role.as_str())),
+        })
+        .collect();
+    let text = q.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let mut results = Vec::new();
+    let mut search_errors = Vec::new();
+    if !text.is_empty() {
+        for d in &state.directories {
+            match crate::directory::search_groups(d, &text).await {
+                Ok(hits) => results.extend(hits.into_iter().map(|h| GroupResult {
+                    directory: d.name.clone(),
+                    guid: h.object_guid,
+                    name: h.name,
+                    account: h.sam_account_name,
+                    description: h.description.unwrap_or_default(),
+                })),
+                Err(e) => {
+                    tracing::warn!(directory.name = %d.name, error = %e, "web: group search failed");
+                    let message = match lang {
+                        Lang::Fr => e.message_fr(),
+                        Lang::En => e.message_en(),
+                    };
+                    search_errors.push(format!(
+                        "{} {} — {message}",
+                        lang.text("grants.directory_error"),
+                        d.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(GrantsPage {
+        base: Base::new(ctx, "grants.title").with_flash(q.msg.as_deref()),
+        lines,
+        searched: !text.is_empty(),
+        q: text,
+        results,
+        search_errors,
+        scopes: scope_choices(state, lang).await?,
+        roles: role_choices(lang),
+        error,
+    })
+}
+
+pub async fn grants(State(state): State<WebState>, ctx: Ctx, Query(q): Query<GrantsQuery>) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    render(&grants_page(&state, &ctx, &q, None).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GrantForm {
+    directory: String,
+    guid: Uuid,
+    scope: String,
+    role: String,
+}
+
+fn parse_grant_scope(s: &str) -> Option<GrantScope> {
+    if s == "global" {
+        return Some(GrantScope::Global);
+    }
+    let (kind, id) = s.split_once(':')?;
+    let id = id.parse().ok()?;
+    Some(match kind {
+        "organisation" => GrantScope::Organisation(id),
+        "site" => GrantScope::Site(id),
+        "resource_type" => GrantScope::ResourceType(id),
+        "resource" => GrantScope::Resource(id),
+        _ => return None,
+    })
+}
+
+pub async fn create_grant(State(state): State<WebState>, ctx: Ctx, Form(form): Form<GrantForm>) -> Result<Response> {
+    let user = ctx.require(Role::Admin)?;
+    let (Some(scope), Some(role)) = (parse_grant_scope(&form.scope), GrantRole::parse(&form.role)) else {
+        return Err(WebError::BadRequest(ctx.lang.text("error.bad_request").into()));
+    };
+    let Some(group) = state.store.group_by_guid(&form.directory, form.guid).await? else {
+        let page = grants_page(
+            &state,
+            &ctx,
+            &GrantsQuery::default(),
+            Some(ctx.lang.text("grants.not_synced")),
+        )
+        .await?;
+        return Ok((StatusCode::CONFLICT, render(&page)?).into_response());
+    };
+    let id = state
+        .store
+        .create_grant(&NewGrant {
+            subject: GrantSubject::Group(group.id),
+            scope,
+            role,
+            created_by: Some(user.person_id),
+        })
+        .await?;
+    state
+        .store
+        .record_audit(
+            state.clock.now(),
+            &user.person_id.to_string(),
+            "grant.create",
+            "grant",
+            Some(&id.to_string()),
+            serde_json::json!({ "group": group.name, "directory": form.directory, "scope": form.scope, "role": role.as_str() }),
+        )
+        .await?;
+    Ok(see_other("/admin/grants?msg=grants.created"))
+}
+
+pub async fn delete_grant(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response> {
+    let user = ctx.require(Role::Admin)?;
+    if !state.store.delete_grant(id).await? {
+        return Err(WebError::NotFound);
+    }
+    state
+        .store
+        .record_audit(
+            state.clock.now(),
+            &user.person_id.to_string(),
+            "grant.delete",
+            "grant",
+            Some(&id.to_string()),
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(see_other("/admin/grants?msg=grants.deleted"))
+}
+
+// ---------------------------------------------------------------- audit
+
+struct AuditLine {
+    at: String,
+    actor: String,
+    action: String,
+    object: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    base: Base,
+    lines: Vec<AuditLine>,
+    actor: String,
+    from: String,
+    to: String,
+    actions: Vec<Choice>,
+    kinds: Vec<Choice>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    object_kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn day_start(s: Option<&str>, days_after: i64) -> Option<DateTime<Utc>> {
+    let d = NaiveDate::parse_from_str(s?.trim(), "%Y-%m-%d").ok()? + chrono::Duration::days(days_after);
+    let local = d.and_hms_opt(0, 0, 0)?;
+    use chrono::TimeZone;
+    chrono_tz::Europe::Paris
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+pub async fn audit(State(state): State<WebState>, ctx: Ctx, Query(q): Query<AuditQuery>) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    let lang = ctx.lang;
+    let filter = AuditFilter {
+        actor: non_empty(&q.actor),
+        action: non_empty(&q.action),
+        object_kind: non_empty(&q.object_kind),
+        from: day_start(q.from.as_deref(), 0),
+        to: day_start(q.to.as_deref(), 1),
+    };
+    let names = state.store.object_names().await?;
+    let lines = state
+        .store
+        .audit_entries(&filter, 500)
+        .await?
+        .into_iter()
+        .map(|a| AuditLine {
+            at: instant(lang, "Europe/Paris", a.at),
+            actor: a
+                .actor
+                .parse::<Uuid>()
+                .ok()
+                .and_then(|id| names.get(&id).cloned())
+                .unwrap_or(a.actor),
+            action: a.action,
+            object: format!("{} {}", a.object_kind, a.object_id.unwrap_or_default()),
+            details: a.details.to_string(),
+        })
+        .collect();
+    let (actions, kinds) = state.store.audit_vocabulary().await?;
+    let choices = |all: Vec<String>, selected: &Option<String>| {
+        all.into_iter()
+            .map(|v| Choice {
+                selected: selected.as_deref() == Some(v.as_str()),
+                label: v.clone(),
+                value: v,
+            })
+            .collect()
+    };
+    render(&AuditPage {
+        base: Base::new(&ctx, "audit.title"),
+        lines,
+        actor: filter.actor.clone().unwrap_or_default(),
+        from: q.from.clone().unwrap_or_default(),
+        to: q.to.clone().unwrap_or_default(),
+        actions: choices(actions, &filter.action),
+        kinds: choices(kinds, &filter.object_kind),
+    })
+}
+
+// ---------------------------------------------------------------- status
+
+struct DirectoryLine {
+    name: String,
+    last_sync: String,
+    last_full_sync: String,
+    people: i64,
+    groups: i64,
+    state: &'static str,
+    error: String,
+}
+
+struct MailboxLine {
+    name: String,
+    mailbox: String,
+    last_sync: String,
+    last_event: String,
+    lease: String,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage {
+    base: Base,
+    directories: Vec<DirectoryLine>,
+    mailboxes: Vec<MailboxLine>,
+}
+
+pub async fn status(State(state): State<WebState>, ctx: Ctx) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    let lang = ctx.lang;
+    let now = state.clock.now();
+    let when = |t: Option<DateTime<Utc>>| match t {
+        Some(t) => instant(lang, "Europe/Paris", t),
+        None => lang.text("admin.never").to_owned(),
+    };
+    let directories = crate::directory::directory_status(&state.store, &state.directories, now)
+        .await?
+        .into_iter()
+        .map(|d| DirectoryLine {
+            last_sync: when(d.last_sync_at),
+            last_full_sync: when(d.last_full_sync_at),
+            people: d.people_active,
+            groups: d.groups,
+            state: lang.text(if d.stale { "admin.stale" } else { "admin.ok" }),
+            error: d.last_error.unwrap_or_default(),
+            name: d.name,
+        })
+        .collect();
+    let mailboxes = state
+        .store
+        .mailbox_sync_status()
+        .await?
+        .into_iter()
+        .map(|m| MailboxLine {
+            last_sync: when(m.last_sync_at),
+            last_event: when(m.last_event_at),
+            lease: m.lease_owner.unwrap_or_default(),
+            error: m.last_error.unwrap_or_default(),
+            name: m.resource_name,
+            mailbox: m.mailbox_smtp,
+        })
+        .collect();
+    render(&StatusPage {
+        base: Base::new(&ctx, "admin.status_title"),
+        directories,
+        mailboxes,
+    })
+}
+
+/// A resource row's label for selects elsewhere.
+pub fn resource_label(r: &ResourceRow) -> String {
+    format!("{} ({})", r.name, r.site_name)
+}

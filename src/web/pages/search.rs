@@ -1,0 +1,272 @@
+//! Availability search with a day grid, and booking from the web: the same
+//! rule engine decides (`Store::record_request` with `Source::Web`), then the
+//! meeting is handed to the [`crate::web::WebBookingSink`] for Exchange.
+
+use super::{Base, render, see_other};
+use crate::domain::When;
+use crate::store::bookings::Source;
+use crate::store::requests::{IncomingRequest, Recorded};
+use crate::web::WebState;
+use crate::web::error::{Result, WebError};
+use crate::web::i18n::Lang;
+use crate::web::session::{Ctx, Role};
+use crate::web::sink::WebMeeting;
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::response::Response;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The hours the grid shows, local time.
+const GRID_HOURS: std::ops::Range<u32> = 7..21;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    site: String,
+    date: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    #[serde(default)]
+    capacity: String,
+}
+
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+struct Cell {
+    label: String,
+    busy: bool,
+}
+
+struct ResultLine {
+    id: Uuid,
+    name: String,
+    site: String,
+    capacity: String,
+    cells: Vec<Cell>,
+    free: bool,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    base: Base,
+    kinds: Vec<Choice>,
+    sites: Vec<Choice>,
+    date: String,
+    start: String,
+    end: String,
+    capacity: String,
+    hours: Vec<String>,
+    searched: bool,
+    error: Option<&'static str>,
+    results: Vec<ResultLine>,
+}
+
+/// A local date and time in Paris as an instant.
+fn paris(date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+    chrono_tz::Europe::Paris
+        .from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn parse_slot(date: &str, start: &str, end: &str) -> Option<(NaiveDate, DateTime<Utc>, DateTime<Utc>)> {
+    let d = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok()?;
+    let s = NaiveTime::parse_from_str(start.trim(), "%H:%M").ok()?;
+    let e = NaiveTime::parse_from_str(end.trim(), "%H:%M").ok()?;
+    let (s, e) = (paris(d, s)?, paris(d, e)?);
+    (e > s).then_some((d, s, e))
+}
+
+fn uuid_or_none(s: &str) -> Option<Uuid> {
+    s.parse().ok()
+}
+
+pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<SearchQuery>) -> Result<Response> {
+    ctx.require(Role::Agent)?;
+    let lang = ctx.lang;
+    let today = state.clock.now().with_timezone(&chrono_tz::Europe::Paris).date_naive();
+    let date = q.date.clone().unwrap_or_else(|| today.format("%Y-%m-%d").to_string());
+    let start = q.start.clone().unwrap_or_else(|| "09:00".into());
+    let end = q.end.clone().unwrap_or_else(|| "10:00".into());
+    let searched = q.date.is_some();
+    let mut error = None;
+    let mut results = Vec::new();
+    if searched {
+        match parse_slot(&date, &start, &end) {
+            None => error = Some(lang.text("search.invalid")),
+            Some((day, slot_start, slot_end)) => {
+                let capacity = q.capacity.trim().parse::<i32>().ok().filter(|c| *c > 0);
+                let resources = state
+                    .store
+                    .search_resources(uuid_or_none(&q.kind), uuid_or_none(&q.site), capacity)
+                    .await?;
+                let ids: Vec<Uuid> = resources.iter().map(|r| r.id).collect();
+                let (day_start, day_end) = match (
+                    paris(day, NaiveTime::MIN),
+                    paris(day + Duration::days(1), NaiveTime::MIN),
+                ) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => return Err(WebError::BadRequest(lang.text("search.invalid").into())),
+                };
+                let lo = day_start.min(slot_start);
+                let hi = day_end.max(slot_end);
+                let slots = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    state.store.held_slots_of(&ids, lo, hi).await?
+                };
+                for r in resources {
+                    let mine: Vec<(DateTime<Utc>, DateTime<Utc>)> = slots
+                        .iter()
+                        .filter(|(id, _, _)| *id == r.id)
+                        .map(|(_, s, e)| (*s, *e))
+                        .collect();
+                    let overlaps = |a: DateTime<Utc>, b: DateTime<Utc>| mine.iter().any(|(s, e)| *s < b && a < *e);
+                    let cells = GRID_HOURS
+                        .filter_map(|h| {
+                            let a = paris(day, NaiveTime::from_hms_opt(h, 0, 0)?)?;
+                            let busy = overlaps(a, a + Duration::hours(1));
+                            Some(Cell {
+                                label: format!(
+                                    "{h} h : {}",
+                                    lang.text(if busy { "search.busy" } else { "search.free" })
+                                ),
+                                busy,
+                            })
+                        })
+                        .collect();
+                    results.push(ResultLine {
+                        id: r.id,
+                        site: r.site_name,
+                        capacity: r.capacity.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
+                        cells,
+                        free: !overlaps(slot_start, slot_end),
+                        name: r.name,
+                    });
+                }
+            }
+        }
+    }
+    let kinds = state
+        .store
+        .list_resource_types()
+        .await?
+        .into_iter()
+        .map(|t| Choice {
+            selected: t.id.to_string() == q.kind,
+            value: t.id.to_string(),
+            label: match lang {
+                Lang::Fr => t.name_fr,
+                Lang::En => t.name_en,
+            },
+        })
+        .collect();
+    let sites = state
+        .store
+        .list_sites()
+        .await?
+        .into_iter()
+        .map(|s| Choice {
+            selected: s.id.to_string() == q.site,
+            value: s.id.to_string(),
+            label: format!("{} — {}", s.organisation_name, s.name),
+        })
+        .collect();
+    render(&SearchPage {
+        base: Base::new(&ctx, "search.title"),
+        kinds,
+        sites,
+        date,
+        start,
+        end,
+        capacity: q.capacity.clone(),
+        hours: GRID_HOURS.map(|h| format!("{h} h")).collect(),
+        searched,
+        error,
+        results,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BookForm {
+    resource: Uuid,
+    date: String,
+    start: String,
+    end: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    attendees: String,
+}
+
+pub async fn book(State(state): State<WebState>, ctx: Ctx, Form(form): Form<BookForm>) -> Result<Response> {
+    let user = ctx.require(Role::Agent)?;
+    let lang = ctx.lang;
+    let Some((_, start, end)) = parse_slot(&form.date, &form.start, &form.end) else {
+        return Err(WebError::BadRequest(lang.text("search.invalid").into()));
+    };
+    let Some(resource) = state.store.resource_row(form.resource).await? else {
+        return Err(WebError::NotFound);
+    };
+    let Some((name, Some(address))) = state.store.person_contact(user.person_id).await? else {
+        return Err(WebError::Forbidden);
+    };
+    let subject: String = form.subject.trim().chars().take(255).collect();
+    let attendees = form.attendees.trim().parse::<u32>().unwrap_or(1).max(1);
+    let now = state.clock.now();
+    let uid = format!("resa-web-{}", Uuid::new_v4());
+    let request = IncomingRequest {
+        resource_id: resource.id,
+        uid: uid.clone(),
+        sequence: 0,
+        source: Source::Web,
+        organiser_address: address.clone(),
+        organiser_name: Some(name),
+        subject: (!subject.is_empty()).then(|| subject.clone()),
+        attendees,
+        when: When::Single { start, end },
+        exchange_item_id: None,
+        requested_at: now,
+    };
+    let recorded = state.store.record_request(&request, now).await?;
+    let Recorded::Decided {
+        booking_id,
+        decision,
+        message,
+        ..
+    } = recorded
+    else {
+        return Err(WebError::Internal("a new web booking was already decided".into()));
+    };
+    let mut flash = "";
+    if matches!(decision.kind(), "accept" | "accept_partially" | "hold") {
+        let meeting = WebMeeting {
+            booking_id,
+            uid,
+            resource_id: resource.id,
+            resource_mailbox: resource.mailbox_smtp.clone(),
+            organiser_person_id: user.person_id,
+            organiser_address: address,
+            subject,
+            start,
+            end,
+            outcome: decision.kind().to_owned(),
+            message,
+        };
+        if let Err(e) = state.booking_sink.create_meeting(&meeting).await {
+            tracing::error!(booking.id = %booking_id, error = %e, "web: the meeting could not be created in Exchange");
+            flash = "?msg=book.sink_failed";
+        }
+    }
+    tracing::info!(booking.id = %booking_id, decision = decision.kind(), "web: booking decided");
+    Ok(see_other(&format!("/bookings/{booking_id}{flash}")))
+}
