@@ -120,6 +120,9 @@ pub struct CallOptions {
     pub prefer_server_affinity: bool,
 }
 
+/// Handshakes begun before a refused NTLM authentication is reported.
+const NTLM_HANDSHAKES: u32 = 3;
+
 struct Token {
     value: String,
     refresh_at: Instant,
@@ -483,43 +486,59 @@ impl Client {
             drain(resp).await;
         }
         let b64 = base64::engine::general_purpose::STANDARD;
-        let negotiate = format!("NTLM {}", b64.encode(ntlm::negotiate_message()));
-        let resp = post()
-            .header(AUTHORIZATION, negotiate)
-            .body(Vec::new())
-            .send()
-            .await
-            .map_err(transport)?;
-        if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
-            return Err(EwsError::Unauthorized(format!(
-                "NTLM negotiate answered HTTP {}",
-                resp.status().as_u16()
-            )));
+        // NTLM authenticates one TCP connection. The pooled client may open a
+        // new connection for the AUTHENTICATE message when the one that
+        // carried the challenge is not back in the pool yet; the server then
+        // refuses it with a 401. Such a handshake is begun again, a few times.
+        let mut attempt = 0;
+        loop {
+            let negotiate = format!("NTLM {}", b64.encode(ntlm::negotiate_message()));
+            let resp = post()
+                .header(AUTHORIZATION, negotiate)
+                .body(Vec::new())
+                .send()
+                .await
+                .map_err(transport)?;
+            if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+                return Err(EwsError::Unauthorized(format!(
+                    "NTLM negotiate answered HTTP {}",
+                    resp.status().as_u16()
+                )));
+            }
+            let challenge = resp
+                .headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| v.strip_prefix("NTLM "))
+                .map(|c| b64.decode(c.trim()))
+                .ok_or_else(|| EwsError::Unauthorized("no NTLM challenge offered".into()))?
+                .map_err(|_| EwsError::Unauthorized("NTLM challenge is not base64".into()))?;
+            let challenge = Challenge::parse(&challenge)?;
+            drain(resp).await;
+            // Let the connection go back to the pool before the next request.
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            let client_challenge: [u8; 8] = rand::rng().random();
+            let now = ntlm::filetime_from_unix(self.clock.now().timestamp());
+            let auth = ntlm::authenticate_message(creds, &challenge, client_challenge, now);
+            let resp = post()
+                .header(AUTHORIZATION, format!("NTLM {}", b64.encode(auth)))
+                .body(body.to_vec())
+                .send()
+                .await
+                .map_err(transport)?;
+            if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+                self.keep_ntlm(conn);
+                return Ok(resp);
+            }
+            attempt += 1;
+            if attempt >= NTLM_HANDSHAKES {
+                return Ok(resp);
+            }
+            drain(resp).await;
         }
-        let challenge = resp
-            .headers()
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix("NTLM "))
-            .map(|c| b64.decode(c.trim()))
-            .ok_or_else(|| EwsError::Unauthorized("no NTLM challenge offered".into()))?
-            .map_err(|_| EwsError::Unauthorized("NTLM challenge is not base64".into()))?;
-        let challenge = Challenge::parse(&challenge)?;
-        drain(resp).await;
-        let client_challenge: [u8; 8] = rand::rng().random();
-        let now = ntlm::filetime_from_unix(self.clock.now().timestamp());
-        let auth = ntlm::authenticate_message(creds, &challenge, client_challenge, now);
-        let resp = post()
-            .header(AUTHORIZATION, format!("NTLM {}", b64.encode(auth)))
-            .body(body.to_vec())
-            .send()
-            .await
-            .map_err(transport)?;
-        if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
-            self.keep_ntlm(conn);
-        }
-        Ok(resp)
     }
 
     fn keep_ntlm(&self, conn: reqwest::Client) {

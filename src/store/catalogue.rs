@@ -202,3 +202,97 @@ impl Store {
         .transpose()
     }
 }
+
+impl Store {
+    /// Declares a period when the resources of `scope` cannot be booked.
+    pub async fn create_blackout(
+        &self,
+        scope: crate::domain::Scope,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        reason: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Uuid> {
+        use crate::domain::Scope;
+        let (kind, org, site, rtype, res) = match scope {
+            Scope::Global => return Err(super::StoreError::Invalid("a blackout needs a scope".into())),
+            Scope::Organisation(id) => ("organisation", Some(id), None, None, None),
+            Scope::Site(id) => ("site", None, Some(id), None, None),
+            Scope::ResourceType(id) => ("resource_type", None, None, Some(id), None),
+            Scope::Resource(id) => ("resource", None, None, None, Some(id)),
+        };
+        let id = sqlx::query_scalar(
+            "INSERT INTO blackouts (scope_kind, organisation_id, site_id, resource_type_id, resource_id, period, reason, created_at)
+             VALUES ($1, $2, $3, $4, $5, tstzrange($6, $7), $8, $9) RETURNING id",
+        )
+        .bind(kind)
+        .bind(org)
+        .bind(site)
+        .bind(rtype)
+        .bind(res)
+        .bind(start)
+        .bind(end)
+        .bind(reason)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(id)
+    }
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl Store {
+    pub async fn site_by_slugs(&self, organisation: &str, site: &str) -> Result<Option<Uuid>> {
+        Ok(sqlx::query_scalar(
+            "SELECT s.id FROM sites s JOIN organisations o ON o.id = s.organisation_id WHERE o.slug = $1 AND s.slug = $2",
+        )
+        .bind(organisation)
+        .bind(site)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn resource_type_by_slug(&self, slug: &str) -> Result<Option<Uuid>> {
+        Ok(sqlx::query_scalar("SELECT id FROM resource_types WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Creates a resource, or updates the one with the same mailbox address.
+    pub async fn upsert_resource(&self, new: &NewResource<'_>) -> Result<Upsert> {
+        let smtp = new.mailbox_smtp.trim().to_lowercase();
+        let row = sqlx::query(
+            "INSERT INTO resources (site_id, resource_type_id, name, mailbox_smtp, exchange_endpoint, capacity)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (mailbox_smtp) DO UPDATE SET
+                 site_id = EXCLUDED.site_id, resource_type_id = EXCLUDED.resource_type_id, name = EXCLUDED.name,
+                 exchange_endpoint = EXCLUDED.exchange_endpoint, capacity = EXCLUDED.capacity, updated_at = now()
+             WHERE (resources.site_id, resources.resource_type_id, resources.name, resources.exchange_endpoint,
+                    resources.capacity)
+                   IS DISTINCT FROM (EXCLUDED.site_id, EXCLUDED.resource_type_id, EXCLUDED.name,
+                                     EXCLUDED.exchange_endpoint, EXCLUDED.capacity)
+             RETURNING (xmax = 0) AS created",
+        )
+        .bind(new.site_id)
+        .bind(new.resource_type_id)
+        .bind(new.name)
+        .bind(&smtp)
+        .bind(new.exchange_endpoint)
+        .bind(new.capacity)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            None => Upsert::Unchanged,
+            Some(r) if r.try_get::<bool, _>("created")? => Upsert::Created,
+            Some(_) => Upsert::Updated,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The port through which the rest of resa reaches Exchange, and its EWS
+//! adapter ([`ews::EwsExchange`]). A Microsoft Graph adapter can implement the
+//! same trait for Exchange Online.
+//!
+//! The port speaks resa's language: meeting messages with a UID, a sequence
+//! number, an organiser and a [`When`]; replies with a text. Wire details
+//! (item shapes, change keys, SOAP) stay in the adapter.
+
+pub mod convert;
+pub mod ews;
+pub mod web_sink;
+
+use crate::domain::When;
+use chrono::{DateTime, Utc};
+use std::future::Future;
+
+/// What a meeting message asks of the resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageKind {
+    Request,
+    Cancellation,
+    /// An attendee's answer copied to the resource (it is filed, not decided).
+    Response,
+    /// Any other mail: filed, never decided.
+    Other,
+}
+
+/// A message in a resource mailbox, as the sync layer needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeetingMessage {
+    pub item_id: String,
+    pub kind: MessageKind,
+    /// The meeting's UID; `None` on mail that is not about a meeting.
+    pub uid: Option<String>,
+    pub sequence: i32,
+    /// SMTP address, or `EX:` + legacy DN when Exchange gives that.
+    pub organiser: Option<String>,
+    pub organiser_name: Option<String>,
+    pub subject: Option<String>,
+    /// People invited, resources excluded.
+    pub attendees: u32,
+    /// `None` when the message carries no usable times.
+    pub when: Option<When>,
+    /// Set when the request is about one occurrence of a series.
+    pub recurrence_id: Option<DateTime<Utc>>,
+    /// The item resa answers (the request itself).
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// How the resource answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    Accept,
+    Tentative,
+    Decline,
+}
+
+/// A change seen in a folder since the last sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderChange {
+    /// A new or changed item, by id.
+    Upsert(String),
+    Delete(String),
+}
+
+/// One page of folder changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangePage {
+    pub changes: Vec<FolderChange>,
+    /// The state to store and send next time.
+    pub sync_state: String,
+    /// More changes wait: ask again at once.
+    pub more: bool,
+}
+
+/// A calendar entry of a resource mailbox, for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarEntry {
+    pub item_id: String,
+    pub uid: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub subject: Option<String>,
+    /// The resource's own answer: accepted, tentative…
+    pub response: Option<String>,
+}
+
+/// A meeting resa creates in a resource calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMeeting {
+    pub uid: String,
+    pub subject: String,
+    pub body: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub attendee: String,
+    /// Held for approval: shown as tentative.
+    pub tentative: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The stored sync state is no longer valid: resync from scratch.
+    #[error("sync state no longer valid")]
+    InvalidSyncState,
+    /// The item is gone (already answered, deleted by someone).
+    #[error("item not found")]
+    ItemNotFound,
+    /// Exchange asks to wait; the call may be retried later.
+    #[error("server busy")]
+    Busy { back_off: Option<std::time::Duration> },
+    /// The network or the server failed; the call may be retried later.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// Anything else: configuration, access rights, protocol.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl ExchangeError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ExchangeError::Busy { .. } | ExchangeError::Transient(_))
+    }
+}
+
+/// What resa needs from Exchange, per resource mailbox.
+pub trait Exchange: Send + Sync + 'static {
+    /// Changes in the mailbox's Inbox since `state` (from scratch when `None`).
+    fn inbox_changes(
+        &self,
+        mailbox: &str,
+        state: Option<&str>,
+    ) -> impl Future<Output = Result<ChangePage, ExchangeError>> + Send;
+
+    /// The meeting messages behind item ids, in the same order; ids that no
+    /// longer exist are left out.
+    fn meeting_messages(
+        &self,
+        mailbox: &str,
+        item_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<MeetingMessage>, ExchangeError>> + Send;
+
+    /// Answers a meeting request as the resource, with a text for the organiser.
+    fn reply(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+        kind: ReplyKind,
+        body: &str,
+    ) -> impl Future<Output = Result<(), ExchangeError>> + Send;
+
+    /// Removes a processed message from the Inbox (a cancellation, a
+    /// response, other mail), so the Inbox holds only what waits.
+    fn remove(&self, mailbox: &str, item_id: &str) -> impl Future<Output = Result<(), ExchangeError>> + Send;
+
+    /// Creates a meeting in the resource's calendar, organised by the
+    /// resource, with `attendee` invited (a booking made on the web site, so
+    /// that Outlook shows it). `uid` ties it to the booking.
+    fn create_meeting(
+        &self,
+        mailbox: &str,
+        meeting: &NewMeeting,
+    ) -> impl Future<Output = Result<(), ExchangeError>> + Send;
+
+    /// The resource's calendar between two instants.
+    fn calendar(
+        &self,
+        mailbox: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<CalendarEntry>, ExchangeError>> + Send;
+}

@@ -1,0 +1,545 @@
+//! The daemon's wiring: builds the Exchange clients from the configuration,
+//! runs the lease loop, one worker per leased mailbox, the outbox worker and
+//! the HTTP listener, and stops them all cleanly.
+//!
+//! Every task is tracked; shutdown (SIGTERM, SIGINT) cancels them, waits for
+//! each to finish its current step, then hands the leases back so another
+//! instance takes over at once instead of at the lease expiry.
+
+use crate::clock::SharedClock;
+use crate::config::{self, Config, ExchangeAuth, ExchangeVersion, SecretSource};
+use crate::ews::client::{Auth, Client, ClientConfig, OAuth2ClientCredentials};
+use crate::ews::ntlm::NtlmCredentials;
+use crate::ews::soap::ServerVersion;
+use crate::exchange::Exchange;
+use crate::exchange::ews::EwsExchange;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::sync::SyncContext;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::Duration;
+use rand::Rng as _;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+/// How the daemon's loops are paced.
+#[derive(Debug, Clone)]
+pub struct Pacing {
+    pub lease: Duration,
+    /// Between two passes over one mailbox when nothing wakes it earlier.
+    pub poll: StdDuration,
+    /// Between two outbox rounds when the last one found nothing.
+    pub outbox_idle: StdDuration,
+    /// Between two reconciliations of one mailbox's calendar.
+    pub reconcile: StdDuration,
+}
+
+impl Pacing {
+    pub fn from_config(cfg: &Config) -> Self {
+        let poll = cfg
+            .exchange
+            .iter()
+            .map(|e| e.poll_interval_seconds)
+            .min()
+            .unwrap_or(300)
+            .max(1);
+        Pacing {
+            lease: Duration::seconds(i64::try_from(cfg.daemon.lease_seconds).unwrap_or(60)),
+            poll: StdDuration::from_secs(poll),
+            outbox_idle: StdDuration::from_secs(1),
+            reconcile: StdDuration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The EWS clients of the configuration, by endpoint name.
+pub fn exchanges(
+    cfg: &Config,
+    secrets: &SecretSource,
+    clock: SharedClock,
+) -> Result<HashMap<String, EwsExchange>, String> {
+    let default_tz: chrono_tz::Tz = cfg.time_zone.parse().unwrap_or(chrono_tz::Europe::Paris);
+    let mut out = HashMap::new();
+    for ex in &cfg.exchange {
+        let version = match ex.version {
+            ExchangeVersion::Exchange2007Sp1 => ServerVersion::Exchange2007_SP1,
+            ExchangeVersion::Exchange2010Sp2 => ServerVersion::Exchange2010_SP2,
+            ExchangeVersion::Exchange2013Sp1 => ServerVersion::Exchange2013_SP1,
+            ExchangeVersion::Exchange2016 => ServerVersion::Exchange2016,
+        };
+        let secret = |file: &Option<std::path::PathBuf>, env: &Option<String>| {
+            secrets
+                .read(file.as_deref(), env.as_deref())
+                .map(|s| s.expose().to_owned())
+                .map_err(|(_, en)| format!("exchange {}: {en}", ex.name))
+        };
+        let auth = match ex.auth {
+            ExchangeAuth::Ntlm => Auth::Ntlm(NtlmCredentials {
+                domain: ex.domain.clone().unwrap_or_default(),
+                user: ex.username.clone().unwrap_or_default(),
+                password: secret(&ex.password_file, &ex.password_env)?,
+                workstation: "RESA".into(),
+            }),
+            ExchangeAuth::Basic => Auth::Basic {
+                user: ex.username.clone().unwrap_or_default(),
+                password: secret(&ex.password_file, &ex.password_env)?,
+            },
+            ExchangeAuth::Oauth2 => {
+                let tenant = ex.tenant_id.clone().unwrap_or_default();
+                let token_url =
+                    url::Url::parse(&format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"))
+                        .map_err(|e| format!("exchange {}: {e}", ex.name))?;
+                Auth::OAuth2(OAuth2ClientCredentials {
+                    token_url,
+                    client_id: ex.client_id.clone().unwrap_or_default(),
+                    client_secret: secret(&ex.client_secret_file, &ex.client_secret_env)?,
+                    scope: "https://outlook.office365.com/.default".into(),
+                })
+            }
+        };
+        let mut cc = ClientConfig::new(ex.url.clone(), version, auth);
+        cc.max_concurrency = usize::try_from(ex.max_concurrency).unwrap_or(8).max(1);
+        cc.timeout = StdDuration::from_secs(ex.timeout_seconds.max(1));
+        if let Some(ca) = &ex.ca_file {
+            let path = secrets.base_dir.join(ca);
+            cc.ca_pem = Some(std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+        }
+        let client = Client::new(cc, clock.clone()).map_err(|e| format!("exchange {}: {e}", ex.name))?;
+        out.insert(
+            ex.name.clone(),
+            EwsExchange::new(Arc::new(client), ex.impersonation, default_tz),
+        );
+    }
+    Ok(out)
+}
+
+/// A running daemon's handles, for tests and for `resa demo`.
+pub struct Daemon {
+    pub instance: String,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    store: Store,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Daemon {
+    /// Starts the lease loop, the mailbox workers and the outbox worker.
+    pub fn start<E: Exchange>(ctx: SyncContext<E>, pacing: Pacing) -> Daemon {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let ctx = Arc::new(ctx);
+        let instance = ctx.instance.clone();
+        let store = ctx.store.clone();
+        let metrics = ctx.metrics.clone();
+        tracker.spawn(lease_loop(ctx.clone(), pacing.clone(), cancel.clone(), tracker.clone()));
+        tracker.spawn(outbox_loop(ctx, pacing, cancel.clone()));
+        Daemon {
+            instance,
+            cancel,
+            tracker,
+            store,
+            metrics,
+        }
+    }
+
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Stops every task after its current step and hands the leases back.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        if let Err(e) = self.store.release_leases(&self.instance).await {
+            tracing::warn!(error = %e, "shutdown.release_leases");
+        }
+    }
+
+    /// Stops without handing anything back, as a crashed process would.
+    pub async fn abandon(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "resa".into())
+}
+
+/// A fresh instance name: host and a random suffix.
+pub fn instance_name() -> String {
+    format!("{}-{}", hostname(), &Uuid::new_v4().simple().to_string()[..8])
+}
+
+async fn lease_loop<E: Exchange>(
+    ctx: Arc<SyncContext<E>>,
+    pacing: Pacing,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let host = hostname();
+    // One worker per leased mailbox, stopped when the lease goes.
+    let mut workers: HashMap<Uuid, CancellationToken> = HashMap::new();
+    loop {
+        let now = ctx.clock.now();
+        let round = async {
+            ctx.store.heartbeat(&ctx.instance, &host, now).await?;
+            ctx.store.register_mailboxes().await?;
+            let live = ctx.store.live_instances(now, pacing.lease).await?.max(1);
+            let total: i64 = ctx.store.active_mailbox_count().await?;
+            let share = (total + live - 1) / live;
+            ctx.store
+                .claim_mailboxes(&ctx.instance, share.max(1), now, pacing.lease)
+                .await
+        };
+        match round.await {
+            Ok(mailboxes) => {
+                ctx.metrics.set_mailboxes_leased(mailboxes.len());
+                let held: Vec<Uuid> = mailboxes.iter().map(|m| m.resource_id).collect();
+                workers.retain(|id, token| {
+                    let keep = held.contains(id);
+                    if !keep {
+                        token.cancel();
+                    }
+                    keep
+                });
+                for m in mailboxes {
+                    if workers.contains_key(&m.resource_id) {
+                        continue;
+                    }
+                    let token = cancel.child_token();
+                    workers.insert(m.resource_id, token.clone());
+                    tracker.spawn(mailbox_loop(ctx.clone(), m.resource_id, pacing.clone(), token));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "lease.round_failed"),
+        }
+        // Renew well before the expiry.
+        let every = (pacing.lease / 3).to_std().unwrap_or(StdDuration::from_secs(10));
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn mailbox_loop<E: Exchange>(
+    ctx: Arc<SyncContext<E>>,
+    resource_id: Uuid,
+    pacing: Pacing,
+    cancel: CancellationToken,
+) {
+    let poll = pacing.poll;
+    let mut failures = 0u32;
+    let mut reconciled: Option<std::time::Instant> = None;
+    loop {
+        let now = ctx.clock.now();
+        let due = reconciled.is_none_or(|t| t.elapsed() >= pacing.reconcile);
+        let pass = async {
+            let Some(mailbox) = ctx.store.leased_mailbox(&ctx.instance, resource_id, now).await? else {
+                return Ok::<_, crate::sync::SyncError>(false);
+            };
+            ctx.sync_mailbox(&mailbox).await?;
+            if due {
+                ctx.reconcile(&mailbox).await?;
+                reconciled = Some(crate::clock::monotonic());
+            }
+            Ok(true)
+        };
+        let wait = match pass.await {
+            Ok(true) => {
+                failures = 0;
+                poll
+            }
+            // The lease went elsewhere: this worker's job is over.
+            Ok(false) | Err(crate::sync::SyncError::LeaseLost) => break,
+            Err(e) => {
+                failures += 1;
+                ctx.metrics.sync_error();
+                tracing::warn!(resource.id = %resource_id, error = %e, "sync.failed");
+                let _ = ctx
+                    .store
+                    .record_mailbox_error(resource_id, &e.to_string(), ctx.clock.now())
+                    .await;
+                // Retry sooner than the next poll, backing off on repeated
+                // failures up to a minute.
+                StdDuration::from_secs(2u64.saturating_pow(failures.min(6)).min(60)).min(poll)
+            }
+        };
+        // Jitter spreads the polls of many mailboxes over the interval.
+        let jitter = rand::rng().random_range(0.8..1.2);
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(wait.mul_f64(jitter)) => {}
+        }
+    }
+}
+
+async fn outbox_loop<E: Exchange>(ctx: Arc<SyncContext<E>>, pacing: Pacing, cancel: CancellationToken) {
+    loop {
+        // Small batches, so a claim never outlives the lease by much.
+        let busy = match ctx.run_outbox(10, pacing.lease).await {
+            Ok(sent) => !sent.is_empty(),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox.round_failed");
+                false
+            }
+        };
+        if busy && !cancel.is_cancelled() {
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(pacing.outbox_idle) => {}
+        }
+    }
+}
+
+#[derive(Clone)]
+struct OpsState {
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+/// `/healthz` (the process answers), `/readyz` (the database answers) and
+/// `/metrics` (Prometheus).
+pub fn ops_router(store: Store, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(OpsState { store, metrics })
+}
+
+async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
+    match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(s.store.pool()).await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+    }
+}
+
+async fn metrics_text(State(s): State<OpsState>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+/// Tells systemd something (`READY=1`, `WATCHDOG=1`, `STOPPING=1`) when it
+/// started us with `Type=notify`; does nothing otherwise.
+pub fn sd_notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    let result = if let Some(abstract_name) = path.to_str().and_then(|p| p.strip_prefix('@')) {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
+            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "sd_notify");
+    }
+}
+
+type FilterHandle = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Lets SIGHUP change the log level without a restart.
+static LOG_FILTER: std::sync::OnceLock<FilterHandle> = std::sync::OnceLock::new();
+
+/// Applies a new log level (SIGHUP); false when logging was not set up here.
+pub fn reload_log_level(level: &str) -> bool {
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_new(level) else {
+        return false;
+    };
+    LOG_FILTER.get().is_some_and(|h| h.reload(filter).is_ok())
+}
+
+/// Sets up logging as the configuration says.
+pub fn init_logging(cfg: &config::Log) {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.level).unwrap_or_else(|_| "info".into());
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let _ = LOG_FILTER.set(handle);
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match cfg.format {
+        config::LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        config::LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .try_init(),
+        config::LogFormat::Journald => match tracing_journald::layer() {
+            Ok(layer) => registry.with(layer).try_init(),
+            Err(_) => registry
+                .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+                .try_init(),
+        },
+    };
+    // A second initialisation (tests) keeps the first subscriber.
+    let _ = result;
+}
+
+/// `resa serve`: runs until SIGTERM or SIGINT.
+pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), String> {
+    init_logging(&cfg.log);
+    let base = config_path.parent().map(std::path::PathBuf::from).unwrap_or_default();
+    let secrets = SecretSource::system(base.clone());
+    let clock = crate::clock::system();
+    let url = crate::cli::database_url(&cfg, &base)?;
+    let store = Store::connect(&url, cfg.database.max_connections)
+        .await
+        .map_err(|e| format!("PostgreSQL: {e}"))?;
+    let metrics = Arc::new(Metrics::default());
+    let exchanges: HashMap<String, EwsExchange> = exchanges(&cfg, &secrets, clock.clone())?
+        .into_iter()
+        .map(|(name, ex)| (name, ex.with_metrics(metrics.clone())))
+        .collect();
+    let web_exchanges = exchanges.clone();
+    let secret_key: Arc<[u8]> = match (&cfg.web.secret_key_file, &cfg.web.secret_key_env) {
+        (None, None) => {
+            // Without a configured key, sign with a random one: links and
+            // pre-login forms then hold for this process only.
+            tracing::warn!("web.secret_key_file is not set: approval links will not survive a restart");
+            let key: [u8; 32] = rand::random();
+            Arc::from(&key[..])
+        }
+        (file, env) => {
+            let key = secrets
+                .read(file.as_deref(), env.as_deref())
+                .map_err(|(_, en)| format!("web secret key: {en}"))?;
+            Arc::from(key.expose().as_bytes())
+        }
+    };
+    let instance = instance_name();
+    let ctx = SyncContext {
+        store: store.clone(),
+        exchanges,
+        clock: clock.clone(),
+        instance: instance.clone(),
+        metrics: metrics.clone(),
+    };
+    let directories = cfg
+        .directory
+        .iter()
+        .map(|d| {
+            let every = StdDuration::from_secs(d.incremental_sync_minutes.max(1) * 60);
+            d.settings(&secrets)
+                .map(|s| (s, every))
+                .map_err(|e| format!("directory {}: {e}", d.name))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let directory_settings = directories.iter().map(|(s, _)| s.clone()).collect();
+    let listener = tokio::net::TcpListener::bind(cfg.web.listen)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", cfg.web.listen))?;
+    let daemon = Daemon::start(ctx, Pacing::from_config(&cfg));
+    // One directory sync task per configured directory, stopped with the rest.
+    let (stop_directories, directories_stopped) = tokio::sync::watch::channel(false);
+    let mut directory_tasks = Vec::new();
+    for (settings, every) in directories {
+        directory_tasks.push(tokio::spawn(crate::directory::worker::run(
+            store.clone(),
+            settings,
+            every,
+            clock.clone(),
+            directories_stopped.clone(),
+        )));
+    }
+    let cancel = daemon.cancel_token();
+    let web_state = crate::web::WebState {
+        store: store.clone(),
+        clock: clock.clone(),
+        directories: directory_settings,
+        admin_groups: cfg
+            .web
+            .admin_groups
+            .iter()
+            .filter_map(|g| crate::web::AdminGroup::parse(g))
+            .collect(),
+        secret_key,
+        secure_cookies: cfg.web.secure_cookies,
+        exchange_endpoints: cfg.exchange.iter().map(|e| e.name.clone()).collect(),
+        booking_sink: Arc::new(crate::exchange::web_sink::ExchangeBookingSink {
+            store: store.clone(),
+            exchanges: web_exchanges,
+        }),
+    };
+    let ops = ops_router(store.clone(), metrics.clone());
+    let http_cancel = cancel.clone();
+    let http = tokio::spawn(async move {
+        crate::web::serve_with(listener, web_state, ops, async move { http_cancel.cancelled().await }).await
+    });
+    tracing::info!(instance = %instance, listen = %cfg.web.listen, "resa.started");
+    sd_notify("READY=1");
+    let watchdog = std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|us| StdDuration::from_micros(us / 2));
+    wait_for_stop(watchdog, config_path).await;
+    sd_notify("STOPPING=1");
+    tracing::info!(instance = %instance, "resa.stopping");
+    let _ = stop_directories.send(true);
+    for t in directory_tasks {
+        let _ = t.await;
+    }
+    daemon.shutdown().await;
+    let _ = http.await;
+    tracing::info!(instance = %instance, "resa.stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT, pinging the watchdog meanwhile. SIGHUP
+/// re-reads the configuration: a file with problems is refused (and they are
+/// logged); a good one's log level applies at once. Mailboxes and resources
+/// come from the database and need no reload; a change of Exchange server or
+/// directory settings applies at the next restart, as the log says.
+async fn wait_for_stop(watchdog: Option<StdDuration>, config_path: &std::path::Path) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    let tick = watchdog.unwrap_or(StdDuration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                match config::load(config_path) {
+                    Ok(cfg) => {
+                        let applied = reload_log_level(&cfg.log.level);
+                        tracing::info!(log.level = %cfg.log.level, log.applied = applied,
+                            "config.reloaded; Exchange and directory settings apply at the next restart");
+                    }
+                    Err(p) => tracing::warn!(problems = %p, "config.reload_refused"),
+                }
+            }
+            _ = tokio::time::sleep(tick) => {
+                if watchdog.is_some() {
+                    sd_notify("WATCHDOG=1");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Mailbox workers: read each resource mailbox's Inbox, turn meeting
+//! messages into decisions, and send the answers through the outbox.
+//!
+//! Order of effects, and why nothing is lost or doubled:
+//! 1. changes are read from the stored SyncState;
+//! 2. each request is decided and recorded with its reply command in one
+//!    transaction (a request seen twice, same UID and sequence, is recognised
+//!    and not decided again);
+//! 3. only then is the new SyncState saved. A crash between 2 and 3 reads the
+//!    same changes again, which step 2 recognises.
+//!
+//! The outbox worker sends replies; a reply whose meeting request is gone
+//! from the mailbox has already taken effect (Exchange removes a request once
+//! it is answered), so a command retried after a crash is never sent twice.
+
+pub mod outbox;
+pub mod reconcile;
+
+use crate::clock::SharedClock;
+use crate::exchange::{Exchange, ExchangeError, FolderChange, MeetingMessage, MessageKind};
+use crate::metrics::Metrics;
+use crate::store::bookings::Source;
+use crate::store::requests::{IncomingRequest, Recorded};
+use crate::store::sync::Mailbox;
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Everything a worker needs.
+pub struct SyncContext<E: Exchange> {
+    pub store: Store,
+    /// One Exchange per configured endpoint, by name.
+    pub exchanges: HashMap<String, E>,
+    pub clock: SharedClock,
+    /// This instance's name in leases.
+    pub instance: String,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no [[exchange]] named {0} in the configuration")]
+    UnknownEndpoint(String),
+    #[error("Exchange: {0}")]
+    Exchange(#[from] ExchangeError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("the lease on the mailbox was lost")]
+    LeaseLost,
+}
+
+/// What one pass over a mailbox did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub decided: usize,
+    pub cancelled: usize,
+    pub filed: usize,
+    /// The stored SyncState was refused and the Inbox read from scratch.
+    pub resynced: bool,
+}
+
+impl<E: Exchange> SyncContext<E> {
+    fn exchange(&self, endpoint: &str) -> Result<&E, SyncError> {
+        self.exchanges
+            .get(endpoint)
+            .ok_or_else(|| SyncError::UnknownEndpoint(endpoint.to_owned()))
+    }
+
+    /// Reads every change waiting in the mailbox's Inbox and acts on it.
+    pub async fn sync_mailbox(&self, mailbox: &Mailbox) -> Result<PassReport, SyncError> {
+        let exchange = self.exchange(&mailbox.endpoint)?;
+        let mut report = PassReport::default();
+        let mut state = if mailbox.resync_requested {
+            None
+        } else {
+            mailbox.inbox_sync_state.clone()
+        };
+        loop {
+            let page = match exchange.inbox_changes(&mailbox.smtp, state.as_deref()).await {
+                Ok(p) => p,
+                Err(ExchangeError::InvalidSyncState) if state.is_some() => {
+                    // Exchange forgot the state (mailbox moved, state expired):
+                    // read everything again; decisions already taken are
+                    // recognised by UID and sequence.
+                    tracing::warn!(mailbox.smtp = %mailbox.smtp, "sync.state_invalid");
+                    report.resynced = true;
+                    state = None;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let ids: Vec<String> = page
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    FolderChange::Upsert(id) => Some(id.clone()),
+                    FolderChange::Delete(_) => None,
+                })
+                .collect();
+            // GetItem in slices, as Exchange limits the ids per call.
+            for chunk in ids.chunks(50) {
+                let messages = exchange.meeting_messages(&mailbox.smtp, chunk).await?;
+                for m in messages {
+                    self.process(exchange, mailbox, &m, &mut report).await?;
+                }
+            }
+            let now = self.clock.now();
+            if !self
+                .store
+                .save_inbox_state(&self.instance, mailbox.resource_id, Some(&page.sync_state), now)
+                .await?
+            {
+                return Err(SyncError::LeaseLost);
+            }
+            state = Some(page.sync_state);
+            if !page.more {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn process(
+        &self,
+        exchange: &E,
+        mailbox: &Mailbox,
+        m: &MeetingMessage,
+        report: &mut PassReport,
+    ) -> Result<(), SyncError> {
+        let started = crate::clock::monotonic();
+        match (&m.kind, &m.uid, &m.when, &m.organiser) {
+            (MessageKind::Request, Some(uid), Some(when), Some(organiser)) => {
+                let now = self.clock.now();
+                // A request about one occurrence of a series is kept apart
+                // from the series under its own key.
+                let uid = match m.recurrence_id {
+                    Some(rid) => format!("{uid}#{}", rid.format("%Y%m%dT%H%M%SZ")),
+                    None => uid.clone(),
+                };
+                let req = IncomingRequest {
+                    resource_id: mailbox.resource_id,
+                    uid,
+                    sequence: m.sequence,
+                    source: Source::Exchange,
+                    organiser_address: organiser.clone(),
+                    organiser_name: m.organiser_name.clone(),
+                    subject: m.subject.clone(),
+                    attendees: m.attendees,
+                    when: when.clone(),
+                    exchange_item_id: Some(m.item_id.clone()),
+                    requested_at: m.received_at.unwrap_or(now),
+                };
+                match self.store.record_request(&req, now).await? {
+                    Recorded::Decided {
+                        booking_id,
+                        decision_id,
+                        decision,
+                        ..
+                    } => {
+                        let outcome = decision.kind();
+                        let codes = decision.reason_codes().join(",");
+                        self.metrics.decision(outcome, started.elapsed());
+                        tracing::info!(
+                            mailbox.smtp = %mailbox.smtp,
+                            booking.uid = %req.uid,
+                            booking.id = %booking_id,
+                            booking.sequence = req.sequence,
+                            decision.id = decision_id,
+                            decision.outcome = outcome,
+                            decision.reasons = %codes,
+                            organiser = %organiser,
+                            "decision"
+                        );
+                        report.decided += 1;
+                    }
+                    Recorded::AlreadyDecided { .. } => {}
+                    Recorded::Stale { .. } => {
+                        // An older version of a meeting already decided at a
+                        // newer sequence: it needs no answer.
+                        exchange.remove(&mailbox.smtp, &m.item_id).await?;
+                        report.filed += 1;
+                    }
+                }
+            }
+            (MessageKind::Cancellation, Some(uid), _, _) => {
+                let now = self.clock.now();
+                let uid = match m.recurrence_id {
+                    Some(rid) => format!("{uid}#{}", rid.format("%Y%m%dT%H%M%SZ")),
+                    None => uid.clone(),
+                };
+                if self
+                    .store
+                    .cancel_request(mailbox.resource_id, &uid, m.sequence, now)
+                    .await?
+                {
+                    tracing::info!(mailbox.smtp = %mailbox.smtp, booking.uid = %uid, "cancellation");
+                    report.cancelled += 1;
+                }
+                exchange.remove(&mailbox.smtp, &m.item_id).await?;
+            }
+            _ => {
+                // Responses copied to the resource, ordinary mail, or a request
+                // without usable times: filed, never decided.
+                tracing::info!(
+                    mailbox.smtp = %mailbox.smtp,
+                    item.kind = ?m.kind,
+                    item.subject = m.subject.as_deref().unwrap_or(""),
+                    "message.filed"
+                );
+                exchange.remove(&mailbox.smtp, &m.item_id).await?;
+                self.metrics.message_filed();
+                report.filed += 1;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,464 @@
+//! The daemon end to end: simulated Outlook users invite a room in the
+//! Exchange simulator, resa decides, and the organiser's mailbox receives the
+//! answer with the decision's text.
+
+use crate::harness::{TestDb, person, test_db};
+use chrono::{DateTime, TimeZone, Utc};
+use resa::clock::{ManualClock, SharedClock};
+use resa::ews::client::{Auth, Client, ClientConfig};
+use resa::ews::ntlm::NtlmCredentials;
+use resa::ews::soap::ServerVersion;
+use resa::exchange::ews::EwsExchange;
+use resa::metrics::Metrics;
+use resa::runtime::{Daemon, Pacing};
+use resa::sim::seed::Seed;
+use resa::sim::{SimHandle, SimOptions, Simulator};
+use resa::store::Store;
+use resa::store::catalogue::{Category, NewResource};
+use resa::store::directory::SyncBatch;
+use resa::sync::SyncContext;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub(crate) const ROOM: &str = "salle.cezanne@plainecommune.fr";
+pub(crate) const ALICE: &str = "alice@plainecommune.fr";
+pub(crate) const BOB: &str = "bob@plainecommune.fr";
+const STRANGER: &str = "intrus@plainecommune.fr";
+
+/// Monday 30 November 2026, 08:00 in Paris: the daemon's "now".
+fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 7, 0, 0).single().expect("valid")
+}
+
+pub(crate) fn seed() -> Seed {
+    serde_json::from_value(json!({
+        "mailboxes": [
+            { "smtp": ROOM, "name": "Salle Cézanne", "kind": "room" },
+            { "smtp": ALICE, "name": "Alice Martin", "kind": "user" },
+            { "smtp": BOB, "name": "Bob Durand", "kind": "user" },
+            { "smtp": STRANGER, "name": "Inconnu", "kind": "user" },
+        ],
+        "service_account": { "login": "PC\\svc-resa", "password": "S3rvice!" },
+    }))
+    .expect("seed")
+}
+
+pub(crate) struct Rig {
+    pub sim: SimHandle,
+    pub db: TestDb,
+    pub room: Uuid,
+    pub http: reqwest::Client,
+    pub clock: ManualClock,
+}
+
+pub(crate) async fn rig(version: ServerVersion) -> Rig {
+    let clock = ManualClock::new(monday());
+    let mut opts = SimOptions::new("127.0.0.1:0", seed(), version);
+    // Exchange and resa share the test's clock, so an outage window can be
+    // crossed without waiting for it.
+    opts.clock = Arc::new(clock.clone());
+    let sim = Simulator::start(opts).await.expect("simulator starts");
+    let db = test_db().await;
+    let s = db.store();
+    let org = s
+        .create_organisation("plaine-commune", "Plaine Commune")
+        .await
+        .expect("org");
+    let site = s
+        .create_site(org.id, "siege", "Siège", "Europe/Paris")
+        .await
+        .expect("site");
+    let kind = s
+        .create_resource_type("salle", Category::Room, "Salle", "Room")
+        .await
+        .expect("type");
+    let room = s
+        .create_resource(&NewResource {
+            site_id: site.id,
+            resource_type_id: kind.id,
+            name: "Salle Cézanne",
+            mailbox_smtp: ROOM,
+            exchange_endpoint: "sim",
+            capacity: Some(8),
+        })
+        .await
+        .expect("room");
+    let dir = s.ensure_directory("pc").await.expect("directory");
+    let people = [
+        person(1, "alice", "Alice Martin", ALICE),
+        person(2, "bob", "Bob Durand", BOB),
+    ];
+    s.apply_directory_sync(
+        dir.id,
+        SyncBatch {
+            full: true,
+            people: &people,
+            groups: &[],
+            highest_usn: Some(1),
+            usn_server: None,
+        },
+        monday(),
+    )
+    .await
+    .expect("people");
+    Rig {
+        sim,
+        db,
+        room: room.id,
+        http: reqwest::Client::new(),
+        clock,
+    }
+}
+
+impl Rig {
+    pub fn exchange(&self, clock: SharedClock) -> EwsExchange {
+        let url = url::Url::parse(&self.sim.ews_url()).expect("url");
+        let auth = Auth::Ntlm(NtlmCredentials {
+            domain: "PC".into(),
+            user: "svc-resa".into(),
+            password: "S3rvice!".into(),
+            workstation: "RESA".into(),
+        });
+        let mut cfg = ClientConfig::new(url, ServerVersion::Exchange2010_SP2, auth);
+        cfg.base_backoff = Duration::from_millis(50);
+        cfg.max_backoff = Duration::from_millis(500);
+        let client = Client::new(cfg, clock).expect("client");
+        EwsExchange::new(Arc::new(client), true, chrono_tz::Europe::Paris)
+    }
+
+    pub fn daemon(&self, store: &Store, instance: &str) -> Daemon {
+        let clock: SharedClock = Arc::new(self.clock.clone());
+        let ctx = SyncContext {
+            store: store.clone(),
+            exchanges: HashMap::from([("sim".to_owned(), self.exchange(clock.clone()))]),
+            clock,
+            instance: instance.into(),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Daemon::start(
+            ctx,
+            Pacing {
+                lease: chrono::Duration::seconds(3),
+                poll: Duration::from_millis(200),
+                outbox_idle: Duration::from_millis(100),
+                reconcile: Duration::from_millis(300),
+            },
+        )
+    }
+
+    pub async fn control(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.sim.control_url()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("control API answers");
+        let status = r.status();
+        let bytes = r.bytes().await.expect("body");
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    pub async fn inbox(&self, smtp: &str) -> Vec<Value> {
+        let url = format!("{}/mailboxes/{smtp}/inbox", self.sim.control_url());
+        let bytes = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("inbox")
+            .bytes()
+            .await
+            .expect("body");
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        v.as_array()
+            .cloned()
+            .or_else(|| v["items"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the organiser holds `n` meeting responses; returns them.
+    pub async fn responses(&self, smtp: &str, n: usize) -> Vec<Value> {
+        for _ in 0..200 {
+            let found: Vec<Value> = self
+                .inbox(smtp)
+                .await
+                .into_iter()
+                .filter(|i| i["kind"] == "MeetingResponse")
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{smtp} did not receive {n} responses: {:?}", self.inbox(smtp).await);
+    }
+
+    pub async fn invite(&self, organiser: &str, subject: &str, start: &str, end: &str) -> String {
+        let v = self
+            .control(
+                "/invite",
+                json!({
+                    "as": organiser,
+                    "subject": subject,
+                    "start": start,
+                    "end": end,
+                    "time_zone": "Europe/Paris",
+                    "attendees": [BOB],
+                    "resources": [ROOM],
+                }),
+            )
+            .await;
+        v["uid"].as_str().expect("uid").to_owned()
+    }
+}
+
+pub(crate) fn response_of(items: &[Value], subject: &str) -> Value {
+    items
+        .iter()
+        .find(|i| i["subject"].as_str().is_some_and(|s| s.contains(subject)))
+        .cloned()
+        .unwrap_or_else(|| panic!("no response about {subject}: {items:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_is_answered_in_the_organisers_mailbox_with_the_decisions_text() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    r.invite(
+        ALICE,
+        "Comité de pilotage",
+        "2026-12-01T14:00:00",
+        "2026-12-01T15:00:00",
+    )
+    .await;
+    let got = r.responses(ALICE, 1).await;
+    let accept = response_of(&got, "Comité de pilotage");
+    assert_eq!(accept["response"], "Accept", "{accept}");
+    assert!(
+        accept["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("Votre demande est acceptée.")),
+        "{accept}"
+    );
+
+    // Bob asks for an overlapping slot: declined, with the slot named.
+    r.invite(BOB, "Point budget", "2026-12-01T14:30:00", "2026-12-01T15:30:00")
+        .await;
+    let got = r.responses(BOB, 1).await;
+    let decline = response_of(&got, "Point budget");
+    assert_eq!(decline["response"], "Decline", "{decline}");
+    let body = decline["body"].as_str().unwrap_or_default();
+    assert!(body.contains("La salle est déjà réservée de 14 h à 15 h"), "{body}");
+
+    // Someone no directory knows gets the configured answer (decline by default).
+    r.invite(STRANGER, "Visite", "2026-12-02T10:00:00", "2026-12-02T11:00:00")
+        .await;
+    let got = r.responses(STRANGER, 1).await;
+    let unknown = response_of(&got, "Visite");
+    assert_eq!(unknown["response"], "Decline", "{unknown}");
+    daemon.shutdown().await;
+
+    // Each request was answered exactly once.
+    let sent: Vec<(String, i64)> =
+        sqlx::query_as("SELECT kind, count(*) FROM outbox WHERE status = 'done' GROUP BY kind ORDER BY kind")
+            .fetch_all(r.db.pool())
+            .await
+            .expect("outbox");
+    assert_eq!(sent, vec![("accept".to_owned(), 1), ("decline".to_owned(), 2)]);
+    r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_is_decided_again_and_a_cancellation_frees_the_slot() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    let uid = r
+        .invite(ALICE, "Réunion mobile", "2026-12-03T09:00:00", "2026-12-03T10:00:00")
+        .await;
+    r.responses(ALICE, 1).await;
+    r.control(
+        "/update",
+        json!({ "as": ALICE, "uid": uid, "start": "2026-12-03T16:00:00", "end": "2026-12-03T17:00:00",
+                "time_zone": "Europe/Paris" }),
+    )
+    .await;
+    r.responses(ALICE, 2).await;
+    let paris = chrono_tz::Europe::Paris;
+    let at = |h| {
+        paris
+            .with_ymd_and_hms(2026, 12, 3, h, 0, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    let slots = r.db.store().held_slots(r.room, at(0), at(23)).await.expect("slots");
+    assert_eq!(slots, vec![(at(16), at(17))], "the booking moved");
+
+    r.control("/cancel", json!({ "as": ALICE, "uid": uid })).await;
+    for _ in 0..100 {
+        if r.db
+            .store()
+            .held_slots(r.room, at(0), at(23))
+            .await
+            .expect("slots")
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        r.db.store()
+            .held_slots(r.room, at(0), at(23))
+            .await
+            .expect("slots")
+            .is_empty(),
+        "slot freed"
+    );
+    // The freed slot goes to the next request.
+    r.invite(BOB, "Après annulation", "2026-12-03T16:00:00", "2026-12-03T17:00:00")
+        .await;
+    let got = r.responses(BOB, 1).await;
+    assert_eq!(response_of(&got, "Après annulation")["response"], "Accept");
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_hands_its_mailboxes_over_and_nothing_is_answered_twice() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let first = r.daemon(r.db.store(), "first");
+    r.invite(ALICE, "Avant la panne", "2026-12-04T09:00:00", "2026-12-04T10:00:00")
+        .await;
+    r.responses(ALICE, 1).await;
+    // The first instance dies without handing anything back.
+    first.abandon().await;
+    let second = r.daemon(r.db.store(), "second");
+    r.invite(ALICE, "Après la panne", "2026-12-04T11:00:00", "2026-12-04T12:00:00")
+        .await;
+    // The lease expires (3 s in this rig): the second instance takes over.
+    r.clock.advance(chrono::Duration::seconds(10));
+    let got = r.responses(ALICE, 2).await;
+    assert_eq!(response_of(&got, "Après la panne")["response"], "Accept");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(r.responses(ALICE, 2).await.len(), 2, "no answer was sent twice");
+    let owner: Option<String> = sqlx::query_scalar("SELECT lease_owner FROM mailbox_sync")
+        .fetch_one(r.db.pool())
+        .await
+        .expect("lease");
+    assert_eq!(owner.as_deref(), Some("second"));
+    second.shutdown().await;
+    r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_reports_calendar_edits_that_did_not_come_through_resa() {
+    use resa::exchange::Exchange as _;
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    r.invite(ALICE, "Réunion suivie", "2026-12-10T09:00:00", "2026-12-10T10:00:00")
+        .await;
+    r.responses(ALICE, 1).await;
+    // Someone with rights on the room's mailbox books it directly…
+    r.control(
+        "/invite",
+        json!({ "as": ROOM, "subject": "Posé à la main", "start": "2026-12-11T09:00:00",
+                "end": "2026-12-11T10:00:00", "time_zone": "Europe/Paris" }),
+    )
+    .await;
+    // …and deletes the meeting resa accepted.
+    let ex = r.exchange(Arc::new(r.clock.clone()));
+    let paris = chrono_tz::Europe::Paris;
+    let day = |d| {
+        paris
+            .with_ymd_and_hms(2026, 12, d, 0, 0, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    let cal = ex.calendar(ROOM, day(10), day(11)).await.expect("calendar");
+    let accepted = cal
+        .iter()
+        .find(|e| e.subject.as_deref() == Some("Réunion suivie"))
+        .expect("in the calendar");
+    ex.remove(ROOM, &accepted.item_id).await.expect("deleted");
+
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        let open = r.db.store().open_drift(r.room).await.expect("drift");
+        kinds = open.iter().map(|d| d.kind).collect::<Vec<_>>();
+        kinds.sort();
+        if kinds.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(kinds, vec!["missing_item", "unknown_item"]);
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_booking_is_created_in_the_resource_calendar_with_the_agent_invited() {
+    use resa::exchange::web_sink::ExchangeBookingSink;
+    use resa::web::sink::{WebBookingSink, WebMeeting};
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let clock: SharedClock = Arc::new(r.clock.clone());
+    let sink = ExchangeBookingSink {
+        store: r.db.store().clone(),
+        exchanges: HashMap::from([("sim".to_owned(), r.exchange(clock))]),
+    };
+    let paris = chrono_tz::Europe::Paris;
+    let start = paris
+        .with_ymd_and_hms(2026, 12, 9, 10, 0, 0)
+        .single()
+        .expect("valid")
+        .with_timezone(&Utc);
+    let meeting = WebMeeting {
+        booking_id: Uuid::new_v4(),
+        uid: "web-0001".into(),
+        resource_id: r.room,
+        resource_mailbox: ROOM.into(),
+        organiser_person_id: Uuid::new_v4(),
+        organiser_address: ALICE.into(),
+        subject: "Réservée sur le site".into(),
+        start,
+        end: start + chrono::Duration::hours(1),
+        outcome: "accept".into(),
+        message: "Votre demande est acceptée.".into(),
+    };
+    sink.create_meeting(&meeting).await.expect("created in Exchange");
+    let url = format!("{}/mailboxes/{ROOM}/calendar", r.sim.control_url());
+    let bytes = r
+        .http
+        .get(url)
+        .send()
+        .await
+        .expect("calendar")
+        .bytes()
+        .await
+        .expect("body");
+    let calendar: Value = serde_json::from_slice(&bytes).expect("json");
+    let items = calendar["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        items
+            .iter()
+            .any(|i| i["subject"] == "Réservée sur le site" && i["start"] == json!(start)),
+        "{calendar}"
+    );
+    let invited = r.inbox(ALICE).await;
+    assert!(
+        invited
+            .iter()
+            .any(|i| i["kind"] == "MeetingRequest" && i["subject"] == "Réservée sur le site"),
+        "the agent sees it in Outlook: {invited:?}"
+    );
+    r.sim.shutdown().await;
+}
