@@ -208,6 +208,40 @@ pub struct Directory {
     pub full_sync_hours: u64,
     /// Attribute holding a driver's licence classes, when the directory has one.
     pub licence_attribute: Option<String>,
+    /// NetBIOS domain name, so that a login as `DOMAIN\\user` reaches this directory.
+    pub netbios_domain: Option<String>,
+}
+
+impl Directory {
+    /// The settings the directory module works with, secrets read.
+    pub fn settings(&self, secrets: &SecretSource) -> Result<crate::directory::DirectorySettings, String> {
+        let password = secrets
+            .read(self.bind_password_file.as_deref(), self.bind_password_env.as_deref())
+            .map_err(|(_, en)| en)?;
+        let mut s = crate::directory::DirectorySettings::new(
+            self.name.clone(),
+            self.url.to_string(),
+            self.bind_dn.clone(),
+            crate::directory::Secret::new(password.expose()),
+            self.user_base_dn.clone(),
+            self.group_base_dn.clone(),
+        );
+        s.organisation = Some(self.organisation.clone());
+        s.starttls = self.starttls;
+        s.ca_file = self.ca_file.as_ref().map(|f| secrets.base_dir.join(f));
+        if let Some(f) = &self.user_filter {
+            s.user_filter = f.clone();
+        }
+        if let Some(f) = &self.group_filter {
+            s.group_filter = f.clone();
+        }
+        s.netbios_domain = self.netbios_domain.clone();
+        s.attributes.licence_classes = self.licence_attribute.clone();
+        s.page_size = self.page_size;
+        s.timeout = std::time::Duration::from_secs(self.timeout_seconds);
+        s.full_sync_interval = std::time::Duration::from_secs(self.full_sync_hours * 3600);
+        Ok(s)
+    }
 }
 
 fn default_page_size() -> u32 {

@@ -130,6 +130,9 @@ impl Cluster {
             cmd.arg("-c").arg(setting);
         }
         cmd.stdin(Stdio::null()).stdout(logfile).stderr(logfile2);
+        // Its own process group: a Ctrl-C in the terminal reaches the parent,
+        // which then stops the server in order, after its own clients.
+        cmd.process_group(0);
         as_user(&mut cmd, &run_as);
         // SAFETY: the closure only calls prctl(2), which is async-signal-safe,
         // between fork and exec.

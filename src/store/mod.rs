@@ -8,6 +8,11 @@
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
+pub mod directory;
+pub mod export;
+pub mod requests;
+pub mod sync;
+pub mod web;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -125,25 +125,6 @@ fn a_missing_file_is_reported_plainly() {
     );
 }
 
-#[test]
-fn subcommands_not_built_yet_say_so_and_fail() {
-    for sub in [
-        &["serve"][..],
-        &["sim"],
-        &["demo"],
-        &["export", "-o", "x"],
-        &["import", "x"],
-    ] {
-        let out = resa(sub);
-        assert_eq!(out.status.code(), Some(2), "{sub:?}");
-        assert!(
-            text(&out.stderr).contains("pas encore disponible"),
-            "{sub:?}: {}",
-            text(&out.stderr)
-        );
-    }
-}
-
 #[tokio::test]
 async fn migrate_brings_a_database_up_to_date_and_is_idempotent() {
     let db = test_db().await;

@@ -6,6 +6,7 @@
 //! needs a database fails and says what to install.
 
 use resa::devdb::Cluster;
+use resa::directory::entry::{PersonRecord, SmtpAddress};
 use resa::store::Store;
 use sqlx::Connection;
 use std::path::PathBuf;
@@ -30,11 +31,20 @@ fn cluster_dir() -> PathBuf {
     } else {
         std::env::temp_dir().join("resa-pg-test")
     };
-    // Data directories of earlier runs are stale: their servers stopped with
-    // the process that started them.
+    // Data directories of earlier runs are stale once the process that
+    // started them is gone (their servers stopped with it); those of test
+    // runs still going on are left alone.
     if let Ok(entries) = std::fs::read_dir(&base) {
         for e in entries.flatten() {
-            let _ = std::fs::remove_dir_all(e.path());
+            let pid = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("run-"))
+                .map(str::to_owned);
+            let alive = pid.is_some_and(|p| std::path::Path::new("/proc").join(p).exists());
+            if !alive {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
     base.join(format!("run-{}", std::process::id()))
@@ -95,4 +105,26 @@ pub async fn test_db() -> TestDb {
     let url = cluster.url(&name);
     let store = Store::connect(&url, 20).await.expect("connect to the test database");
     TestDb { name, url, store }
+}
+
+/// A directory person as a sync would read it: `sam@…` is the primary
+/// address, with a legacy Exchange DN ending in `cn=sam`.
+pub fn person(guid: u128, sam: &str, name: &str, mail: &str) -> PersonRecord {
+    PersonRecord {
+        object_guid: uuid::Uuid::from_u128(guid),
+        dn: format!("CN={name},OU=Agents,DC=pc,DC=local"),
+        sam_account_name: sam.into(),
+        user_principal_name: Some(format!("{sam}@pc.local")),
+        display_name: name.into(),
+        department: None,
+        manager_dn: None,
+        legacy_exchange_dn: Some(format!("/o=PC/ou=Exchange/cn=Recipients/cn={sam}")),
+        x500_addresses: Vec::new(),
+        addresses: vec![SmtpAddress {
+            address: mail.into(),
+            primary: true,
+        }],
+        disabled: false,
+        usn_changed: Some(1),
+    }
 }

@@ -1,3 +1,16 @@
+//! The one integration-test binary: every module shares the harness (a
+//! private PostgreSQL with a fresh database per test).
+
 mod cli;
+mod daemon;
+mod demo;
+mod directory;
+mod faults;
 mod harness;
+mod requests;
+mod resources;
+mod reversibility;
 mod schema;
+mod sim;
+mod tls;
+mod web;
