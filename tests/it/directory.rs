@@ -718,3 +718,76 @@ async fn the_sync_worker_syncs_and_stops_when_told() {
         .expect("the worker stops promptly")
         .expect("the worker did not panic");
 }
+
+#[tokio::test]
+async fn the_directory_sync_command_reads_both_directories_and_shows_its_progress() {
+    let env = AdEnv::load();
+    let db = test_db().await;
+    db.store()
+        .create_organisation("plaine-commune", "Plaine Commune")
+        .await
+        .expect("org");
+    db.store()
+        .create_organisation("saint-denis", "Ville de Saint-Denis")
+        .await
+        .expect("org");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = env.base();
+    let config = format!(
+        r#"version = 1
+[database]
+url = "{db}"
+
+[[directory]]
+name = "plaine-commune"
+organisation = "plaine-commune"
+url = "{ldaps}"
+ca_file = "{ca}"
+bind_dn = "{pc_dn}"
+bind_password_file = "{pc_pw}"
+user_base_dn = "OU=Agents,OU=PlaineCommune,{base}"
+group_base_dn = "OU=Groupes,OU=PlaineCommune,{base}"
+
+[[directory]]
+name = "saint-denis"
+organisation = "saint-denis"
+url = "{starttls}"
+starttls = true
+ca_file = "{ca}"
+bind_dn = "{sd_dn}"
+bind_password_file = "{sd_pw}"
+user_base_dn = "OU=Agents,OU=SaintDenis,{base}"
+group_base_dn = "OU=Groupes,OU=SaintDenis,{base}"
+"#,
+        db = db.url,
+        ldaps = env.get("RESA_TEST_AD_LDAPS_URL"),
+        starttls = env.get("RESA_TEST_AD_STARTTLS_URL"),
+        ca = env.get("RESA_TEST_AD_CA_FILE"),
+        pc_dn = env.get("RESA_TEST_AD_PC_BIND_DN"),
+        pc_pw = env.get("RESA_TEST_AD_PC_PASSWORD_FILE"),
+        sd_dn = env.get("RESA_TEST_AD_SD_BIND_DN"),
+        sd_pw = env.get("RESA_TEST_AD_SD_PASSWORD_FILE"),
+    );
+    let file = dir.path().join("resa.toml");
+    std::fs::write(&file, config).expect("config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_resa"))
+        .args(["directory", "sync", "--once", "--full", "--config"])
+        .arg(&file)
+        .env_remove("RESA_LANG")
+        .output()
+        .expect("resa runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("plaine-commune : connecté ; synchronisation complète"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("saint-denis : terminé"), "{stdout}");
+    let counts = db.store().directory_counts().await.expect("counts");
+    assert_eq!(counts.len(), 2);
+    assert!(counts.iter().all(|c| c.people_active > 0), "{counts:?}");
+}
