@@ -2,7 +2,7 @@
 //! Exchange simulator, resa decides, and the organiser's mailbox receives the
 //! answer with the decision's text.
 
-use crate::harness::{TestDb, person, test_db};
+use crate::harness::{TestDb, person, room_fixture, test_db};
 use chrono::{DateTime, TimeZone, Utc};
 use resa::clock::{ManualClock, SharedClock};
 use resa::ews::client::{Auth, Client, ClientConfig};
@@ -14,7 +14,6 @@ use resa::runtime::{Daemon, Pacing};
 use resa::sim::seed::Seed;
 use resa::sim::{SimHandle, SimOptions, Simulator};
 use resa::store::Store;
-use resa::store::catalogue::{Category, NewResource};
 use resa::store::directory::SyncBatch;
 use resa::sync::SyncContext;
 use serde_json::{Value, json};
@@ -63,29 +62,7 @@ pub(crate) async fn rig(version: ServerVersion) -> Rig {
     let sim = Simulator::start(opts).await.expect("simulator starts");
     let db = test_db().await;
     let s = db.store();
-    let org = s
-        .create_organisation("plaine-commune", "Plaine Commune")
-        .await
-        .expect("org");
-    let site = s
-        .create_site(org.id, "siege", "Siège", "Europe/Paris")
-        .await
-        .expect("site");
-    let kind = s
-        .create_resource_type("salle", Category::Room, "Salle", "Room")
-        .await
-        .expect("type");
-    let room = s
-        .create_resource(&NewResource {
-            site_id: site.id,
-            resource_type_id: kind.id,
-            name: "Salle Cézanne",
-            mailbox_smtp: ROOM,
-            exchange_endpoint: "sim",
-            capacity: Some(8),
-        })
-        .await
-        .expect("room");
+    let room = room_fixture(s, ROOM, "sim", 8).await.room;
     let dir = s.ensure_directory("pc").await.expect("directory");
     let people = [
         person(1, "alice", "Alice Martin", ALICE),

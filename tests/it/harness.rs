@@ -128,3 +128,44 @@ pub fn person(guid: u128, sam: &str, name: &str, mail: &str) -> PersonRecord {
         usn_changed: Some(1),
     }
 }
+
+/// Plaine Commune's head office with one meeting room, "Salle Cézanne".
+pub struct RoomFixture {
+    pub organisation: uuid::Uuid,
+    pub site: uuid::Uuid,
+    pub room: resa::store::catalogue::Resource,
+}
+
+/// Creates the organisation, its site, the room type and the room, whose
+/// mailbox is `mailbox` on the Exchange endpoint `endpoint`.
+pub async fn room_fixture(store: &Store, mailbox: &str, endpoint: &str, capacity: i32) -> RoomFixture {
+    use resa::store::catalogue::{Category, NewResource};
+    let org = store
+        .create_organisation("plaine-commune", "Plaine Commune")
+        .await
+        .expect("org");
+    let site = store
+        .create_site(org.id, "siege", "Siège", "Europe/Paris")
+        .await
+        .expect("site");
+    let kind = store
+        .create_resource_type("salle", Category::Room, "Salle", "Room")
+        .await
+        .expect("type");
+    let room = store
+        .create_resource(&NewResource {
+            site_id: site.id,
+            resource_type_id: kind.id,
+            name: "Salle Cézanne",
+            mailbox_smtp: mailbox,
+            exchange_endpoint: endpoint,
+            capacity: Some(capacity),
+        })
+        .await
+        .expect("room");
+    RoomFixture {
+        organisation: org.id,
+        site: site.id,
+        room,
+    }
+}

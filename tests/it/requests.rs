@@ -2,14 +2,14 @@
 //! transaction per decision, races turned into conflict decisions, updates,
 //! cancellations, inheritance and rights read from the database.
 
-use crate::harness::{person, test_db};
+use crate::harness::{person, room_fixture, test_db};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use resa::directory::entry::GroupRecord;
 use resa::domain::recurrence::{Pattern, Recurrence, RecurrenceRange};
 use resa::domain::{Policy, Scope, When};
 use resa::store::Store;
 use resa::store::bookings::Source;
-use resa::store::catalogue::{Category, NewResource, Resource};
+use resa::store::catalogue::Resource;
 use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant, SyncBatch};
 use resa::store::requests::{IncomingRequest, Recorded};
 use sqlx::Row;
@@ -43,29 +43,8 @@ pub(crate) struct World {
 pub(crate) async fn world() -> World {
     let db = test_db().await;
     let store = db.store().clone();
-    let org = store
-        .create_organisation("plaine-commune", "Plaine Commune")
-        .await
-        .expect("org");
-    let site = store
-        .create_site(org.id, "siege", "Siège", "Europe/Paris")
-        .await
-        .expect("site");
-    let kind = store
-        .create_resource_type("salle", Category::Room, "Salle", "Room")
-        .await
-        .expect("type");
-    let room = store
-        .create_resource(&NewResource {
-            site_id: site.id,
-            resource_type_id: kind.id,
-            name: "Salle Cézanne",
-            mailbox_smtp: "salle.cezanne@plainecommune.fr",
-            exchange_endpoint: "pc",
-            capacity: Some(10),
-        })
-        .await
-        .expect("room");
+    let fixture = room_fixture(&store, "salle.cezanne@plainecommune.fr", "pc", 10).await;
+    let room = fixture.room;
     let dir = store.ensure_directory("pc").await.expect("directory");
     let people = [
         person(1, "alice", "Alice Martin", "alice@plainecommune.fr"),
@@ -108,7 +87,7 @@ pub(crate) async fn world() -> World {
         .id;
     World {
         store,
-        org: org.id,
+        org: fixture.organisation,
         room,
         alice,
         urbanisme,

@@ -1,40 +1,21 @@
 //! The schema's own guarantees, checked on a real PostgreSQL.
 
-use crate::harness::test_db;
+use crate::harness::{room_fixture, test_db};
 use chrono::{DateTime, TimeZone, Utc};
 use resa::store::Store;
 use resa::store::StoreError;
 use resa::store::bookings::{BookingStatus, NewBooking, NewOccurrence, OccurrenceStatus, Source};
-use resa::store::catalogue::{Category, NewResource, Resource};
+use resa::store::catalogue::{NewResource, Resource};
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, h, m, 0).single().expect("valid time")
 }
 
 async fn room(store: &Store) -> Resource {
-    let org = store
-        .create_organisation("plaine-commune", "Plaine Commune")
+    // Mixed case on purpose: the store keeps mailbox addresses lower-case.
+    room_fixture(store, "Salle.Cezanne@plainecommune.fr", "plaine-commune", 12)
         .await
-        .expect("org");
-    let site = store
-        .create_site(org.id, "siege", "Siège", "Europe/Paris")
-        .await
-        .expect("site");
-    let kind = store
-        .create_resource_type("salle", Category::Room, "Salle", "Room")
-        .await
-        .expect("type");
-    store
-        .create_resource(&NewResource {
-            site_id: site.id,
-            resource_type_id: kind.id,
-            name: "Salle Cézanne",
-            mailbox_smtp: "Salle.Cezanne@plainecommune.fr",
-            exchange_endpoint: "plaine-commune",
-            capacity: Some(12),
-        })
-        .await
-        .expect("resource")
+        .room
 }
 
 fn booking<'a>(resource: &Resource, uid: &'a str) -> NewBooking<'a> {

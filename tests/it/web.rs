@@ -3,7 +3,7 @@
 //! the explainer, web booking and approvals; then the browser tests (headless
 //! Chromium with axe-core) against the site served on a loopback port.
 
-use crate::harness::{TestDb, test_db};
+use crate::harness::{TestDb, room_fixture, test_db};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, TimeZone, Utc};
@@ -12,7 +12,7 @@ use resa::directory::entry::{GroupRecord, PersonRecord, SmtpAddress};
 use resa::domain::{Policy, Scope, When};
 use resa::store::Store;
 use resa::store::bookings::Source;
-use resa::store::catalogue::{Category, NewResource, Resource};
+use resa::store::catalogue::Resource;
 use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant, SyncBatch};
 use resa::store::requests::{IncomingRequest, Recorded};
 use resa::web::{AdminGroup, RecordingBookingSink, WebState};
@@ -74,29 +74,8 @@ fn person(guid: u128, sam: &str, name: &str) -> PersonRecord {
 async fn world() -> World {
     let db = test_db().await;
     let store = db.store().clone();
-    let org = store
-        .create_organisation("plaine-commune", "Plaine Commune")
-        .await
-        .expect("org");
-    let site = store
-        .create_site(org.id, "siege", "Siège", "Europe/Paris")
-        .await
-        .expect("site");
-    let kind = store
-        .create_resource_type("salle", Category::Room, "Salle", "Room")
-        .await
-        .expect("type");
-    let room = store
-        .create_resource(&NewResource {
-            site_id: site.id,
-            resource_type_id: kind.id,
-            name: "Salle Cézanne",
-            mailbox_smtp: "salle.cezanne@plainecommune.fr",
-            exchange_endpoint: "pc",
-            capacity: Some(10),
-        })
-        .await
-        .expect("room");
+    let fixture = room_fixture(&store, "salle.cezanne@plainecommune.fr", "pc", 10).await;
+    let room = fixture.room;
     let dir = store.ensure_directory("pc").await.expect("directory");
     let people = [
         person(1, "alice", "Alice Martin"),
@@ -135,7 +114,7 @@ async fn world() -> World {
     store
         .create_grant(&NewGrant {
             subject: GrantSubject::Person(manager),
-            scope: GrantScope::Site(site.id),
+            scope: GrantScope::Site(fixture.site),
             role: GrantRole::Manage,
             created_by: None,
         })
@@ -182,7 +161,7 @@ async fn world() -> World {
         db,
         state,
         sink,
-        site: site.id,
+        site: fixture.site,
         room,
         agent,
         manager,
