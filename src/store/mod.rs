@@ -30,6 +30,10 @@ pub enum StoreError {
     /// constraint refused the write.
     #[error("slot already taken")]
     SlotTaken,
+    /// Two transactions got in each other's way (deadlock, serialisation
+    /// failure): PostgreSQL undid one of them, which may simply run again.
+    #[error("concurrent update, try again")]
+    Contention,
     /// A unique key already exists (e.g. a slug or a mailbox address).
     #[error("already exists: {0}")]
     Duplicate(String),
@@ -52,6 +56,8 @@ impl From<sqlx::Error> for StoreError {
             match db.code().as_deref() {
                 // exclusion_violation
                 Some("23P01") => return StoreError::SlotTaken,
+                // deadlock_detected, serialization_failure
+                Some("40P01") | Some("40001") => return StoreError::Contention,
                 // unique_violation
                 Some("23505") => return StoreError::Duplicate(constraint),
                 // foreign_key_violation

@@ -181,9 +181,13 @@ impl Store {
     pub async fn record_request(&self, req: &IncomingRequest, now: DateTime<Utc>) -> Result<Recorded> {
         let organiser = self.organiser_of(&req.organiser_address).await?;
         let mut last_err = None;
-        for _ in 0..RACE_RETRIES {
-            match self.try_record_request(req, &organiser, now).await {
-                Err(StoreError::SlotTaken) => last_err = Some(StoreError::SlotTaken),
+        for attempt in 0..RACE_RETRIES {
+            // A request that lost a race (the exclusion constraint refused its
+            // slot, or PostgreSQL broke a deadlock between two inserts) takes
+            // the resource's lock for its next try, so requests that keep
+            // colliding are decided one after the other.
+            match self.try_record_request(req, &organiser, now, attempt > 0).await {
+                Err(e @ (StoreError::SlotTaken | StoreError::Contention)) => last_err = Some(e),
                 other => return other,
             }
         }
@@ -245,8 +249,15 @@ impl Store {
         req: &IncomingRequest,
         (organiser, lang): &(Organiser, Lang),
         now: DateTime<Utc>,
+        serialise: bool,
     ) -> Result<Recorded> {
         let mut tx = self.pool().begin().await?;
+        if serialise {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1::text))")
+                .bind(req.resource_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let existing = sqlx::query("SELECT id, sequence FROM bookings WHERE resource_id = $1 AND uid = $2 FOR UPDATE")
             .bind(req.resource_id)
             .bind(&req.uid)
