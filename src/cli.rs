@@ -102,6 +102,48 @@ pub enum Command {
         config: PathBuf,
         input: PathBuf,
     },
+    /// Measure decision latency, throughput, CPU, memory and EWS calls
+    /// against the simulator on a private PostgreSQL (see BENCHMARKS.md).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Resource mailbox counts, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    pub mailboxes: Vec<usize>,
+    /// Seconds of steady load per run.
+    #[arg(long, default_value_t = 60)]
+    pub duration: u64,
+    /// Seconds of idleness measured per run.
+    #[arg(long, default_value_t = 30)]
+    pub idle: u64,
+    /// Requests per second during the steady load.
+    #[arg(long, default_value_t = 50)]
+    pub rate: u32,
+    /// Requests sent at once to measure the saturation throughput.
+    #[arg(long, default_value_t = 1000)]
+    pub burst: usize,
+    /// The daemon's poll_interval_seconds (when it polls).
+    #[arg(long, default_value_t = 300)]
+    pub poll_interval: u64,
+    /// Skip the micro-measurements.
+    #[arg(long)]
+    pub no_micro: bool,
+    /// Bookings generated to time the report queries on.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub report_bookings: u64,
+    /// Python with exchangelib, for the reference parse.
+    #[arg(long, env = "RESA_EXCHANGELIB_PYTHON")]
+    pub exchangelib_python: Option<PathBuf>,
+    /// Where to keep the cluster and the logs (removed at the end unless --keep).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub keep: bool,
+    /// Print the results as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +207,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Export { config, output } => export(&config, &output, lang),
         Command::Import { config, input } => import(&config, &input, lang),
+        Command::Bench(args) => bench(args),
         Command::Resources {
             command: ResourcesCommand::Import { config, file },
         } => resources_import(&config, &file, lang),
@@ -537,6 +580,60 @@ fn serve(file: &std::path::Path, lang: Language) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("resa serve : {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    let resa_bin = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("resa bench : {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let exchangelib_python = args.exchangelib_python.or_else(|| {
+        let venv = PathBuf::from("target/exchangelib-venv/bin/python");
+        venv.exists().then_some(venv)
+    });
+    let opts = crate::bench::BenchOptions {
+        mailboxes: args.mailboxes,
+        duration_secs: args.duration,
+        idle_secs: args.idle,
+        rate: args.rate,
+        burst: args.burst,
+        poll_interval_secs: args.poll_interval,
+        resa_bin,
+        micro: !args.no_micro,
+        report_bookings: args.report_bookings,
+        exchangelib_python,
+        work_dir: args
+            .work_dir
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("resa-bench-{}", std::process::id()))),
+        keep: args.keep,
+    };
+    let progress = |line: &str| eprintln!("{line}");
+    match runtime()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(crate::bench::run(&opts, &progress)))
+    {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("resa bench : {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", report.table());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("resa bench : {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,7 @@
 //! resa: resource booking for Exchange (rooms, vehicles, equipment), decided by
 //! its own rule engine in PostgreSQL. See ARCHITECTURE.md for the map.
 
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

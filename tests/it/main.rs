@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module shares the harness (a
 //! private PostgreSQL with a fresh database per test).
 
+mod bench;
 mod cli;
 mod daemon;
 mod demo;
