@@ -243,6 +243,90 @@ fn write_json(path: &Path, value: &Value) -> Result<(), ReversibilityError> {
     std::fs::write(path, text).map_err(io(path))
 }
 
+/// Writes every file under `dir` into a tar archive (POSIX ustar) on `out`,
+/// under the folder `root`, in name order, with neutral owners and dates: the
+/// same export always gives the same archive. This is how the web site hands
+/// an export to an administrator as one download.
+pub fn write_tar(dir: &Path, root: &str, out: &mut impl Write) -> Result<(), ReversibilityError> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(io(&d))? {
+            let path = entry.map_err(io(&d))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    for path in files {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let name = format!("{root}/{rel}");
+        let size = std::fs::metadata(&path).map_err(io(&path))?.len();
+        let header = tar_header(&name, size).ok_or_else(|| ReversibilityError::Format {
+            path: path.clone(),
+            reason: "name too long, or file over 8 GiB, for a tar archive".into(),
+        })?;
+        out.write_all(&header).map_err(io(&path))?;
+        let mut file = std::fs::File::open(&path).map_err(io(&path))?;
+        let copied = std::io::copy(&mut file, out).map_err(io(&path))?;
+        if copied != size {
+            return Err(ReversibilityError::Format {
+                path,
+                reason: "the file changed while being archived".into(),
+            });
+        }
+        let pad = (512 - (size % 512) as usize) % 512;
+        out.write_all(&[0u8; 512][..pad]).map_err(io(&path))?;
+    }
+    // Two empty blocks end the archive.
+    out.write_all(&[0u8; 1024]).map_err(io(dir))?;
+    out.flush().map_err(io(dir))
+}
+
+/// The 512-byte ustar header of a regular file; `None` when the name cannot
+/// be stored (over 100 bytes after the last usable split into prefix/name).
+fn tar_header(name: &str, size: u64) -> Option<[u8; 512]> {
+    // Eleven octal digits: up to 8 GiB per file.
+    if size >= 1 << 33 {
+        return None;
+    }
+    let (prefix, short) = if name.len() <= 100 {
+        ("", name)
+    } else {
+        let cut = name
+            .char_indices()
+            .filter(|(i, c)| *c == '/' && *i <= 155 && name.len() - i - 1 <= 100)
+            .map(|(i, _)| i)
+            .next()?;
+        (&name[..cut], &name[cut + 1..])
+    };
+    let mut h = [0u8; 512];
+    let put = |h: &mut [u8; 512], at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    put(&mut h, 0, short.as_bytes());
+    put(&mut h, 100, b"0000644\0");
+    put(&mut h, 108, b"0000000\0");
+    put(&mut h, 116, b"0000000\0");
+    put(&mut h, 124, format!("{size:011o}\0").as_bytes());
+    put(&mut h, 136, b"00000000000\0");
+    put(&mut h, 148, b"        ");
+    h[156] = b'0';
+    put(&mut h, 257, b"ustar\0");
+    put(&mut h, 263, b"00");
+    put(&mut h, 265, b"resa");
+    put(&mut h, 297, b"resa");
+    put(&mut h, 345, prefix.as_bytes());
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    put(&mut h, 148, format!("{sum:06o}\0 ").as_bytes());
+    Some(h)
+}
+
 /// A mailbox address made safe as a file name.
 fn file_name(mailbox: &str) -> String {
     mailbox

@@ -10,7 +10,9 @@ pub mod bookings;
 pub mod catalogue;
 pub mod directory;
 pub mod export;
+pub mod reports;
 pub mod requests;
+pub mod retention;
 pub mod sync;
 pub mod web;
 

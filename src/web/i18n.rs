@@ -82,6 +82,8 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("nav.grants", "Droits", "Grants"),
     ("nav.audit", "Journal", "Audit log"),
     ("nav.status", "État du service", "Service status"),
+    ("nav.reports", "Statistiques", "Reports"),
+    ("nav.export", "Export des données", "Data export"),
     ("home.title", "Accueil", "Home"),
     ("home.welcome", "Bienvenue", "Welcome"),
     (

@@ -115,6 +115,12 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/grants/{id}/delete", post(pages::admin::delete_grant))
         .route("/admin/audit", get(pages::admin::audit))
         .route("/admin/status", get(pages::admin::status))
+        .route("/reports", get(pages::reports::page))
+        .route("/reports/{file}", get(pages::reports::csv))
+        .route(
+            "/admin/export",
+            get(pages::export::page).post(pages::export::download),
+        )
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/me", get(api::me))
         .route("/api/v1/bookings", get(api::bookings))

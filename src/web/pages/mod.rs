@@ -7,6 +7,8 @@ pub mod approvals;
 pub mod assets;
 pub mod auth;
 pub mod bookings;
+pub mod export;
+pub mod reports;
 pub mod search;
 
 use super::error::{ErrorKind, ErrorPage, Result, WebError};

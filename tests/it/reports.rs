@@ -1,0 +1,471 @@
+//! Reports on a small known data set, checked against figures computed by
+//! hand; retention keeps them; the benchmark's generated data set is sane.
+//!
+//! The week of Monday 30 November 2026 (Paris), two rooms of Plaine Commune
+//! open Monday to Friday 08:00–18:00 (50 hours each), capacity enforced:
+//!
+//! | uid | organiser (organisation) | room    | when (Paris)      | attendees | outcome                       |
+//! |-----|--------------------------|---------|-------------------|-----------|-------------------------------|
+//! | a   | alice (Plaine Commune)   | Cézanne | Tue 09:00–10:00   | 4         | accepted                      |
+//! | b   | bob (Plaine Commune)     | Cézanne | Tue 09:30–10:30   | 4         | declined: conflict            |
+//! | c   | carol (Saint-Denis)      | Cézanne | Tue 11:00–13:30   | 6         | accepted                      |
+//! | d   | alice                    | Cézanne | Wed 14:00–15:00   | 12        | declined: capacity            |
+//! | e   | alice                    | Cézanne | Thu 17:00–19:00   | 4         | declined: opening hours       |
+//! | f   | alice                    | Cézanne | Fri 10:00–11:00   | 4         | accepted, then cancelled      |
+//! | g   | carol, 10 days earlier   | Cézanne | Thu 09:00–10:00   | 8         | accepted                      |
+//! | h   | bob (may only request)   | Monet   | Wed 10:00–12:00   | 3         | held, approved 3 hours later  |
+//! | i   | bob                      | Monet   | Thu 14:00–15:00   | 3         | held, never answered          |
+//!
+//! Requests are made on Monday 30 November at 08:00 unless said otherwise.
+
+use crate::harness::{TestDb, person, room_fixture, test_db};
+use crate::requests::tue;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use resa::directory::entry::PersonRecord;
+use resa::domain::policy::WeeklyHours;
+use resa::domain::{Lang, Policy, Scope, When};
+use resa::reports::{self, Cell, Report};
+use resa::store::Store;
+use resa::store::bookings::Source;
+use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant, SyncBatch};
+use resa::store::reports::ReportFilter;
+use resa::store::requests::{IncomingRequest, Recorded};
+use resa::store::web::ManagerVerdict;
+use sqlx::Row;
+use uuid::Uuid;
+
+const H: f64 = 3600.0;
+
+/// Monday 30 November 2026, 08:00 in Paris.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 7, 0, 0).single().expect("valid")
+}
+
+/// Day `d` of December 2026 at h:m, Paris time.
+fn dec(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+    chrono_tz::Europe::Paris
+        .with_ymd_and_hms(2026, 12, d, h, m, 0)
+        .single()
+        .expect("valid")
+        .with_timezone(&Utc)
+}
+
+fn week() -> ReportFilter {
+    ReportFilter::range(
+        chrono_tz::Europe::Paris
+            .with_ymd_and_hms(2026, 11, 30, 0, 0, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc),
+        dec(7, 0, 0),
+    )
+}
+
+struct Known {
+    store: Store,
+    cezanne: Uuid,
+    monet: Uuid,
+    saint_denis: Uuid,
+    plaine_commune: Uuid,
+    site: Uuid,
+    _db: TestDb,
+}
+
+async fn sync(store: &Store, directory: &str, organisation: &str, people: &[PersonRecord]) {
+    let dir = store
+        .ensure_directory_of(directory, Some(organisation))
+        .await
+        .expect("directory");
+    store
+        .apply_directory_sync(
+            dir.id,
+            SyncBatch {
+                full: true,
+                people,
+                groups: &[],
+                highest_usn: Some(1),
+                usn_server: None,
+            },
+            now(),
+        )
+        .await
+        .expect("sync");
+}
+
+fn request(
+    resource: Uuid,
+    uid: &str,
+    organiser: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    n: u32,
+) -> IncomingRequest {
+    IncomingRequest {
+        resource_id: resource,
+        uid: uid.into(),
+        sequence: 0,
+        source: Source::Exchange,
+        organiser_address: organiser.into(),
+        organiser_name: Some(format!("Organisateur {uid}")),
+        subject: Some(format!("Réunion confidentielle {uid}")),
+        attendees: n,
+        when: When::Single { start, end },
+        exchange_item_id: Some(format!("item-{uid}")),
+        requested_at: now(),
+    }
+}
+
+fn booking_of(r: &Recorded) -> Uuid {
+    match r {
+        Recorded::Decided { booking_id, .. } => *booking_id,
+        other => panic!("not decided: {other:?}"),
+    }
+}
+
+async fn known() -> Known {
+    use resa::store::catalogue::NewResource;
+    let db = test_db().await;
+    let store = db.store().clone();
+    let fixture = room_fixture(&store, "salle.cezanne@plainecommune.fr", "pc", 10).await;
+    let kind = store.resource_type_by_slug("salle").await.expect("q").expect("type");
+    let monet = store
+        .create_resource(&NewResource {
+            site_id: fixture.site,
+            resource_type_id: kind,
+            name: "Salle Monet",
+            mailbox_smtp: "salle.monet@plainecommune.fr",
+            exchange_endpoint: "pc",
+            capacity: Some(20),
+        })
+        .await
+        .expect("monet");
+    let saint_denis = store
+        .create_organisation("saint-denis", "Saint-Denis")
+        .await
+        .expect("org")
+        .id;
+    sync(
+        &store,
+        "pc",
+        "plaine-commune",
+        &[
+            person(1, "alice", "Alice Martin", "alice@plainecommune.fr"),
+            person(2, "bob", "Bob Durand", "bob@plainecommune.fr"),
+        ],
+    )
+    .await;
+    sync(
+        &store,
+        "sd",
+        "saint-denis",
+        &[person(3, "carol", "Carol Petit", "carol@saint-denis.fr")],
+    )
+    .await;
+    store
+        .set_policy(
+            Scope::Organisation(fixture.organisation),
+            &Policy {
+                opening_hours: Some(WeeklyHours::office()),
+                enforce_capacity: Some(true),
+                ..Policy::default()
+            },
+            now(),
+        )
+        .await
+        .expect("policy");
+    let bob = store.person_by_account("pc", "bob").await.expect("q").expect("bob").id;
+    store
+        .create_grant(&NewGrant {
+            subject: GrantSubject::Person(bob),
+            scope: GrantScope::Resource(monet.id),
+            role: GrantRole::Request,
+            created_by: None,
+        })
+        .await
+        .expect("grant");
+
+    let c = fixture.room.id;
+    let m = monet.id;
+    let s = &store;
+    let record = |req: IncomingRequest| async move { s.record_request(&req, now()).await.expect("recorded") };
+    record(request(c, "a", "alice@plainecommune.fr", tue(9, 0), tue(10, 0), 4)).await;
+    record(request(c, "b", "bob@plainecommune.fr", tue(9, 30), tue(10, 30), 4)).await;
+    record(request(c, "c", "carol@saint-denis.fr", tue(11, 0), tue(13, 30), 6)).await;
+    record(request(
+        c,
+        "d",
+        "alice@plainecommune.fr",
+        dec(2, 14, 0),
+        dec(2, 15, 0),
+        12,
+    ))
+    .await;
+    record(request(
+        c,
+        "e",
+        "alice@plainecommune.fr",
+        dec(3, 17, 0),
+        dec(3, 19, 0),
+        4,
+    ))
+    .await;
+    record(request(
+        c,
+        "f",
+        "alice@plainecommune.fr",
+        dec(4, 10, 0),
+        dec(4, 11, 0),
+        4,
+    ))
+    .await;
+    assert!(
+        s.cancel_request(c, "f", 1, now() + Duration::hours(1))
+            .await
+            .expect("cancel")
+    );
+    let mut early = request(c, "g", "carol@saint-denis.fr", dec(3, 9, 0), dec(3, 10, 0), 8);
+    early.requested_at = now() - Duration::days(10);
+    s.record_request(&early, now() - Duration::days(10)).await.expect("g");
+    let h = booking_of(&record(request(m, "h", "bob@plainecommune.fr", dec(2, 10, 0), dec(2, 12, 0), 3)).await);
+    record(request(m, "i", "bob@plainecommune.fr", dec(3, 14, 0), dec(3, 15, 0), 3)).await;
+    let alice = s.person_by_account("pc", "alice").await.expect("q").expect("alice").id;
+    assert!(
+        s.decide_held_booking(
+            h,
+            ManagerVerdict::Approve,
+            alice,
+            "D'accord",
+            now() + Duration::hours(3)
+        )
+        .await
+        .expect("approve")
+    );
+    Known {
+        store,
+        cezanne: c,
+        monet: m,
+        saint_denis,
+        plaine_commune: fixture.organisation,
+        site: fixture.site,
+        _db: db,
+    }
+}
+
+fn usage<'a>(r: &'a Report, name: &str) -> &'a reports::Occupancy {
+    r.usage.iter().find(|o| o.usage.name == name).expect(name)
+}
+
+#[tokio::test]
+async fn report_figures_match_the_hand_computed_ones() {
+    let k = known().await;
+    let r = reports::build(&k.store, &week()).await.expect("report");
+
+    // Occupancy: Cézanne 1 + 2.5 + 1 hours of 50, Monet 2 hours of 50.
+    let cezanne = usage(&r, "Salle Cézanne");
+    assert_eq!(cezanne.usage.booked_seconds, 4.5 * H);
+    assert_eq!(cezanne.open_seconds, 50.0 * H);
+    assert_eq!(cezanne.rate(), Some(0.09));
+    assert_eq!(
+        (cezanne.usage.accepted, cezanne.usage.cancelled, cezanne.usage.released),
+        (3, 1, 0)
+    );
+    let monet = usage(&r, "Salle Monet");
+    assert_eq!(monet.usage.booked_seconds, 2.0 * H);
+    assert_eq!(monet.rate(), Some(0.04));
+    let ranked: Vec<&str> = r.by_occupancy().iter().map(|o| o.usage.name.as_str()).collect();
+    assert_eq!(ranked, ["Salle Cézanne", "Salle Monet"]);
+
+    // Heat map: booked seconds by (ISO weekday, hour).
+    let mut expected = [[0.0; 24]; 7];
+    expected[1][9] = H; // a
+    expected[1][11] = H; // c
+    expected[1][12] = H;
+    expected[1][13] = 0.5 * H;
+    expected[2][10] = H; // h
+    expected[2][11] = H;
+    expected[3][9] = H; // g
+    assert_eq!(r.heat, expected);
+
+    // Unmet demand.
+    let mut reasons: Vec<(String, i64)> = r.reasons.iter().map(|x| (x.code.clone(), x.requests)).collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("capacity".to_owned(), 1),
+            ("conflict".to_owned(), 1),
+            ("outside_opening_hours".to_owned(), 1)
+        ]
+    );
+    assert_eq!(r.declines.len(), 1);
+    assert_eq!(
+        (
+            r.declines[0].name.as_str(),
+            r.declines[0].declined,
+            r.declines[0].partially,
+            r.declines[0].refused
+        ),
+        ("Salle Cézanne", 3, 0, 0)
+    );
+
+    // Two requests held, one approved after 3 hours, one still waiting.
+    let a = &r.approvals;
+    assert_eq!((a.held, a.approved, a.refused, a.undecided), (2, 1, 0, 1));
+    assert_eq!(
+        (a.mean_seconds, a.median_seconds, a.max_seconds),
+        (Some(3.0 * H), Some(3.0 * H), Some(3.0 * H))
+    );
+
+    // Capacity fit: Cézanne (10 seats) 4, 6 and 8 attendees; Monet (20) 3.
+    assert_eq!(r.capacity.len(), 2);
+    let cap = r.capacity.iter().find(|c| c.resource_id == k.cezanne).expect("cezanne");
+    assert_eq!((cap.capacity, cap.occurrences, cap.mean_attendees), (10, 3, 6.0));
+    assert_eq!(cap.buckets, [0, 1, 1, 1, 0]);
+    let cap = r.capacity.iter().find(|c| c.resource_id == k.monet).expect("monet");
+    assert_eq!((cap.occurrences, cap.buckets), (1, [1, 0, 0, 0, 0]));
+
+    // Lead time: 25 h (a), 27 h (c), 50 h (h), 13 days 1 hour (g).
+    assert_eq!(r.lead.occurrences, 4);
+    assert_eq!(r.lead.buckets, [0, 3, 1, 0]);
+    assert_eq!(r.lead.median_seconds, Some(38.5 * H));
+    assert_eq!(r.lead.mean_seconds, Some((25.0 + 27.0 + 50.0 + 313.0) / 4.0 * H));
+
+    // Cost-sharing key: Saint-Denis 3.5 hours, Plaine Commune 3 hours.
+    let orgs: Vec<(Option<Uuid>, f64, i64, i64)> = r
+        .organisations
+        .iter()
+        .map(|o| (o.organisation_id, o.booked_seconds, o.occurrences, o.bookings))
+        .collect();
+    assert_eq!(
+        orgs,
+        [
+            (Some(k.saint_denis), 3.5 * H, 2, 2),
+            (Some(k.plaine_commune), 3.0 * H, 2, 2)
+        ]
+    );
+
+    // The same figures as the page and the CSV write them.
+    let fr = r.section(Lang::Fr, "organisations").expect("section");
+    assert_eq!(fr.table.rows[0][2].show(Lang::Fr), "53,8\u{202F}%");
+    let csv = String::from_utf8(fr.table.csv(Lang::Fr)).expect("utf-8");
+    assert!(csv.contains("Saint-Denis;3,5;53,8;2;2;0\n"), "{csv}");
+    let occ = r.section(Lang::En, "occupancy").expect("section");
+    assert_eq!(occ.table.rows[0][7], Cell::Pct(Some(0.09)));
+    let csv = String::from_utf8(occ.table.csv(Lang::En)).expect("utf-8");
+    assert!(
+        csv.contains("Salle Cézanne,Siège,Plaine Commune,Room,3,4.5,50.0,9.0\n"),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn filters_narrow_every_report() {
+    let k = known().await;
+    // One resource.
+    let mut f = week();
+    f.resource_id = Some(k.monet);
+    let r = reports::build(&k.store, &f).await.expect("report");
+    assert_eq!(r.usage.len(), 1);
+    assert_eq!(r.usage[0].usage.booked_seconds, 2.0 * H);
+    assert!(r.reasons.is_empty() && r.declines.is_empty());
+    assert_eq!(r.approvals.held, 2);
+    assert_eq!(r.organisations.len(), 1);
+
+    // A manager who sees only Cézanne.
+    let mut f = week();
+    f.visible = Some(vec![k.cezanne]);
+    let r = reports::build(&k.store, &f).await.expect("report");
+    assert_eq!(r.usage.len(), 1);
+    assert_eq!(r.approvals.held, 0);
+    assert_eq!(r.reasons.len(), 3);
+
+    // The organisation of the resources (Saint-Denis has none here).
+    let mut f = week();
+    f.organisation_id = Some(k.saint_denis);
+    let r = reports::build(&k.store, &f).await.expect("report");
+    assert!(r.usage.is_empty() && r.organisations.is_empty() && r.capacity.is_empty());
+    assert_eq!(r.lead.occurrences, 0);
+    let mut f = week();
+    f.site_id = Some(k.site);
+    assert_eq!(reports::build(&k.store, &f).await.expect("report").usage.len(), 2);
+
+    // Tuesday only: a and c, clipped to the day; 10 open hours per room.
+    let tuesday = ReportFilter::range(dec(1, 0, 0), dec(2, 0, 0));
+    let r = reports::build(&k.store, &tuesday).await.expect("report");
+    assert_eq!(usage(&r, "Salle Cézanne").usage.booked_seconds, 3.5 * H);
+    assert_eq!(usage(&r, "Salle Cézanne").open_seconds, 10.0 * H);
+    // Part of a meeting: Tuesday 12:00 to 13:00 holds one hour of c.
+    let noon = ReportFilter::range(tue(12, 0), tue(13, 0));
+    let r = reports::build(&k.store, &noon).await.expect("report");
+    assert_eq!(usage(&r, "Salle Cézanne").usage.booked_seconds, H);
+}
+
+#[tokio::test]
+async fn retention_anonymises_old_bookings_and_the_reports_stay_the_same() {
+    let k = known().await;
+    let before = reports::build(&k.store, &week()).await.expect("report");
+    // Nothing is old yet.
+    let run = k
+        .store
+        .apply_retention(dec(1, 0, 0), dec(31, 0, 0))
+        .await
+        .expect("retention");
+    assert_eq!(run.bookings, 0);
+
+    let later = Utc.with_ymd_and_hms(2027, 6, 1, 0, 0, 0).single().expect("valid");
+    let run = k
+        .store
+        .apply_retention(later - Duration::days(30), later)
+        .await
+        .expect("retention");
+    assert_eq!(run.bookings, 9);
+    let after = reports::build(&k.store, &week()).await.expect("report");
+    assert_eq!(before, after);
+
+    let rows = sqlx::query(
+        "SELECT count(*) FILTER (WHERE subject IS NOT NULL OR body IS NOT NULL OR organiser_name IS NOT NULL
+                                   OR organiser_person_id IS NOT NULL OR organiser_address <> 'anonyme@resa.invalid'
+                                   OR anonymised_at IS NULL) AS personal,
+                count(*) AS all
+         FROM bookings",
+    )
+    .fetch_one(k.store.pool())
+    .await
+    .expect("query");
+    assert_eq!((rows.get::<i64, _>("personal"), rows.get::<i64, _>("all")), (0, 9));
+    // A second run finds nothing more to do.
+    let again = k
+        .store
+        .apply_retention(later - Duration::days(30), later)
+        .await
+        .expect("retention");
+    assert_eq!(again.bookings, 0);
+}
+
+#[tokio::test]
+async fn a_generated_data_set_is_consistent_and_reportable() {
+    let db = test_db().await;
+    let store = db.store();
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
+    let set = store.generate_dataset(5_000, first).await.expect("generated");
+    assert_eq!((set.resources, set.people, set.bookings), (166, 3000, 5_000));
+    // One decision each, plus a second for cancellations and approvals.
+    assert!(set.decisions > 5_000 && set.decisions < 5_600, "{}", set.decisions);
+    let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid");
+    let to = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).single().expect("valid");
+    let r = reports::build(store, &ReportFilter::range(from, to))
+        .await
+        .expect("report");
+    assert_eq!(r.usage.len(), 166);
+    let accepted: i64 = r.usage.iter().map(|o| o.usage.accepted).sum();
+    let cancelled: i64 = r.usage.iter().map(|o| o.usage.cancelled).sum();
+    assert!((3_500..4_500).contains(&accepted), "{accepted}");
+    assert!((100..500).contains(&cancelled), "{cancelled}");
+    assert!(r.reasons.len() == 5, "{:?}", r.reasons);
+    assert!(r.approvals.held > 100 && r.approvals.approved > 0);
+    assert_eq!(r.organisations.len(), 2);
+    // Nothing falls at night or on weekends.
+    assert!(r.heat[5].iter().chain(r.heat[6].iter()).all(|v| *v == 0.0));
+    assert!(r.heat.iter().all(|d| d[..8].iter().all(|v| *v == 0.0)));
+    assert!(r.lead.buckets.iter().all(|b| *b > 0), "{:?}", r.lead.buckets);
+}
