@@ -47,6 +47,7 @@
 //!     occupancy: vec![],
 //!     quota_bookings: vec![],
 //!     blackouts: vec![],
+//!     licence: None,
 //! };
 //! let decision = decide(&input);
 //! assert_eq!(decision.kind(), "decline");
@@ -65,6 +66,7 @@ use super::reason::{InvalidRequest, Lang, Reason, ReasonKind, RenderContext, Res
 use super::recurrence::{Occurrence, Recurrence, tz_name};
 use super::rights::{Grant, Principal, Right, RightDecision, resolve_right};
 use super::rules::{self, Occupied, QuotaBooking};
+use super::vehicles::LicenceCheck;
 
 /// Who sent the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +132,10 @@ pub struct DecisionInput {
     pub quota_bookings: Vec<QuotaBooking>,
     /// Blackouts; those of other scopes are ignored.
     pub blackouts: Vec<Blackout>,
+    /// The licence the vehicle needs and the organiser's, for a vehicle
+    /// that needs one; `None` for anything else.
+    #[serde(default)]
+    pub licence: Option<LicenceCheck>,
 }
 
 /// The rules, for the explanation.
@@ -152,6 +158,7 @@ pub enum Rule {
     Blackouts,
     Quotas,
     Conflicts,
+    Licence,
 }
 
 /// How one rule went.
@@ -536,6 +543,20 @@ pub fn decide(input: &DecisionInput) -> Decision {
                 r.scope,
             ));
         }
+    }
+
+    // The licence is the law, not a house rule: managers need one too.
+    match &input.licence {
+        Some(check) => {
+            let last_end = occs.iter().map(|o| o.end).max();
+            let last_day = last_end.map(|e| (e - Duration::seconds(1)).with_timezone(&tz).date_naive());
+            let failed = last_day.and_then(|d| super::vehicles::licence(check, d));
+            run.pass_fail(Rule::Licence, Scope::Resource(res.chain.resource), failed.is_some());
+            if let Some(kind) = failed {
+                request_reasons.push(Reason::new(kind, Scope::Resource(res.chain.resource)));
+            }
+        }
+        None => run.record(Rule::Licence, Scope::Global, Verdict::NotApplicable),
     }
 
     // The horizon is checked even for managers: occurrences beyond it were

@@ -430,6 +430,15 @@ policy_fields! {
     managers_bypass_rules: bool = false;
     /// The validation circuit suggested when a request is held.
     approval_circuit: Option<Uuid> = None;
+    /// Minutes after the start within which the organiser must check in
+    /// (on the web site) or the occurrence is released; 0: no check-in.
+    check_in_minutes: u32 = 0;
+    /// Whether a vehicle's trip details (destination, distance, passengers)
+    /// must be given before pickup.
+    require_trip_details: bool = false;
+    /// Minutes after a vehicle's or item's booking ends before a missing
+    /// return is reported as overdue.
+    return_grace_minutes: u32 = 15;
 }
 
 impl Policy {

@@ -144,6 +144,21 @@ pub enum ReasonKind {
     NoRight,
     Denied,
     NeedsApproval,
+    /// No driving licence recorded for the organiser.
+    LicenceMissing {
+        required: String,
+    },
+    /// The organiser's licence is not of the class the vehicle needs.
+    LicenceClass {
+        required: String,
+        held: Vec<String>,
+    },
+    /// The organiser's licence ends before the booking does.
+    LicenceExpired {
+        expired_on: NaiveDate,
+    },
+    /// Every member of the pool is taken (or cannot make the trip).
+    NoFreeMember,
 }
 
 /// One reason and the scope of the rule that produced it.
@@ -197,6 +212,10 @@ impl ReasonKind {
             ReasonKind::NoRight => "no_right",
             ReasonKind::Denied => "denied",
             ReasonKind::NeedsApproval => "needs_approval",
+            ReasonKind::LicenceMissing { .. } => "licence_missing",
+            ReasonKind::LicenceClass { .. } => "licence_class",
+            ReasonKind::LicenceExpired { .. } => "licence_expired",
+            ReasonKind::NoFreeMember => "no_free_member",
         }
     }
 
@@ -321,6 +340,18 @@ impl ReasonKind {
             ReasonKind::NoRight => format!("Vous n'avez pas le droit de réserver {this}"),
             ReasonKind::Denied => format!("La réservation de {this} vous est interdite"),
             ReasonKind::NeedsApproval => "La demande doit être approuvée".into(),
+            ReasonKind::LicenceMissing { required } => {
+                format!("Aucun permis de conduire enregistré pour vous ; {this} demande le permis {required}")
+            }
+            ReasonKind::LicenceClass { required, held } => format!(
+                "{subject} demande le permis {required} ; votre permis : {}",
+                held.join(", ")
+            ),
+            ReasonKind::LicenceExpired { expired_on } => format!(
+                "Votre permis de conduire a expiré le {}",
+                format_date(lang, *expired_on)
+            ),
+            ReasonKind::NoFreeMember => "Aucun véhicule ou matériel du groupe n'est libre sur ce créneau".into(),
         }
     }
 
@@ -426,6 +457,18 @@ impl ReasonKind {
             ReasonKind::NoRight => format!("You are not allowed to book {this}"),
             ReasonKind::Denied => format!("Booking {this} is denied to you"),
             ReasonKind::NeedsApproval => "The request needs approval".into(),
+            ReasonKind::LicenceMissing { required } => {
+                format!("No driving licence is recorded for you; {this} needs a {required} licence")
+            }
+            ReasonKind::LicenceClass { required, held } => format!(
+                "{subject} needs a {required} licence; your licence: {}",
+                held.join(", ")
+            ),
+            ReasonKind::LicenceExpired { expired_on } => format!(
+                "Your driving licence expired on {}",
+                format_date(lang, *expired_on)
+            ),
+            ReasonKind::NoFreeMember => "No vehicle or item of the pool is free for this slot".into(),
         }
     }
 }

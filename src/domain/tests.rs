@@ -131,6 +131,7 @@ impl Fx {
                 occupancy: Vec::new(),
                 quota_bookings: Vec::new(),
                 blackouts: Vec::new(),
+                licence: None,
             },
         }
     }

@@ -8,12 +8,14 @@
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
+pub mod checkin;
 pub mod directory;
 pub mod export;
 pub mod reports;
 pub mod requests;
 pub mod retention;
 pub mod sync;
+pub mod vehicles;
 pub mod web;
 
 use sqlx::PgPool;

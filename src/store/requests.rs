@@ -10,6 +10,7 @@
 //! decision naming the slot that won.
 
 use super::bookings::Source;
+use super::vehicles;
 use super::{Result, Store, StoreError};
 use crate::directory::OrganiserAddress;
 use crate::domain::decision::DeclinedOccurrence;
@@ -279,12 +280,24 @@ impl Store {
         }
         let replaces = existing.map(|(id, _)| id);
 
-        let ctx = resource_context(&mut tx, req.resource_id).await?;
-        let policy = effective_policy(&mut tx, &ctx.chain).await?;
+        // A pool mailbox stands for its members: the request is decided for
+        // the member chosen, whose slots it holds, while the booking and the
+        // reply stay with the pool's mailbox.
+        let distance = vehicles::declared_distance(&mut tx, replaces, req.subject.as_deref()).await?;
+        let span = request_bounds(&req.when, &EffectivePolicy::builtin(), now);
+        let pool = vehicles::pool_choice(&mut tx, req.resource_id, organiser, span, distance, replaces, now).await?;
+        let target = match pool {
+            vehicles::PoolChoice::Member(m) => m,
+            vehicles::PoolChoice::NotPool | vehicles::PoolChoice::NoneFree => req.resource_id,
+        };
+
+        let ctx = resource_context(&mut tx, target).await?;
+        let mut policy = effective_policy(&mut tx, &ctx.chain).await?;
+        vehicles::adjust_policy(&mut tx, target, distance, &mut policy).await?;
         let (lo, hi) = request_bounds(&req.when, &policy, now);
         let before = Duration::minutes(i64::from(policy.buffer_before_minutes.value));
         let after = Duration::minutes(i64::from(policy.buffer_after_minutes.value));
-        let occupancy = occupancy(&mut tx, req.resource_id, lo - before, hi + after, replaces).await?;
+        let occupancy = occupancy(&mut tx, target, lo - before, hi + after, replaces).await?;
         let grants = match organiser {
             Organiser::Known { person, groups } => grants_for(&mut tx, *person, groups, &ctx.chain).await?,
             _ => Vec::new(),
@@ -308,6 +321,7 @@ impl Store {
             }
         };
         let blackouts = blackouts(&mut tx, lo, hi).await?;
+        let licence = vehicles::licence_check(&mut tx, target, organiser).await?;
 
         let input = DecisionInput {
             now,
@@ -328,8 +342,12 @@ impl Store {
             occupancy,
             quota_bookings,
             blackouts,
+            licence,
         };
         let mut decision = decide(&input);
+        if pool == vehicles::PoolChoice::NoneFree {
+            crate::domain::vehicles::no_free_member(&mut decision, req.resource_id);
+        }
         if let Some(previous) = replaces {
             keep_unchanged(&mut decision, &held_before(&mut tx, previous).await?);
         }
@@ -338,7 +356,7 @@ impl Store {
             tz: ctx.tz,
             kind: ctx.kind,
         };
-        let message = decision.message(&render);
+        let mut message = decision.message(&render);
         let (booking_status, occurrence_status) = match &decision.outcome {
             Outcome::Accept => ("accepted", "accepted"),
             Outcome::AcceptPartially { .. } => ("partially_accepted", "accepted"),
@@ -411,6 +429,18 @@ impl Store {
                 id
             }
         };
+        let pool_member = match pool {
+            vehicles::PoolChoice::Member(m) if !matches!(decision.outcome, Outcome::Decline { .. }) => {
+                Some((req.resource_id, m))
+            }
+            _ => None,
+        };
+        vehicles::record_vehicle_booking(&mut tx, booking_id, pool_member, distance, now).await?;
+        if matches!(decision.outcome, Outcome::Accept | Outcome::AcceptPartially { .. })
+            && let Some(h) = vehicles::handover(&mut tx, target, booking_id, &policy).await?
+        {
+            message = format!("{message}\n\n{}", vehicles::handover_text(&h, *lang));
+        }
         let held: Vec<(Occurrence, &str)> = decision.occurrences.iter().map(|o| (*o, occurrence_status)).collect();
         let declined: Vec<&DeclinedOccurrence> = match &decision.outcome {
             Outcome::Accept => Vec::new(),
@@ -422,7 +452,7 @@ impl Store {
             upsert_occurrence(
                 &mut tx,
                 booking_id,
-                req.resource_id,
+                target,
                 (o.original_start, o.start, o.end),
                 (o.start - before, o.end + after),
                 status,
@@ -435,7 +465,7 @@ impl Store {
             upsert_occurrence(
                 &mut tx,
                 booking_id,
-                req.resource_id,
+                target,
                 (d.original_start, d.start, d.end),
                 (d.start, d.end),
                 "declined",
@@ -450,7 +480,7 @@ impl Store {
             upsert_occurrence(
                 &mut tx,
                 booking_id,
-                req.resource_id,
+                target,
                 (*start, *start, *end),
                 (*start, *end),
                 "declined",

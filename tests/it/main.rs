@@ -14,4 +14,5 @@ mod reversibility;
 mod schema;
 mod sim;
 mod tls;
+mod vehicles;
 mod web;

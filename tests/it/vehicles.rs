@@ -1,0 +1,598 @@
+//! Vehicles and loaned equipment against a real PostgreSQL (and the Exchange
+//! simulator for the pool invitation): pool choice and key instructions,
+//! the licence check, the electric preference, check-in release, pickup and
+//! return with the report figures.
+
+use crate::daemon::{Rig, response_of};
+use crate::harness::{person, test_db};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use resa::domain::vehicles::{DriverLicence, Energy, LicenceClass};
+use resa::domain::{Policy, Scope, When};
+use resa::ews::soap::ServerVersion;
+use resa::store::Store;
+use resa::store::bookings::Source;
+use resa::store::catalogue::{Category, NewResource};
+use resa::store::checkin::{Cleanliness, Photo, ReturnReport};
+use resa::store::directory::SyncBatch;
+use resa::store::requests::{IncomingRequest, Recorded};
+use resa::store::vehicles::{LicenceSource, VehicleData};
+use serde_json::json;
+use uuid::Uuid;
+
+const POOL: &str = "vehicules.mairie@plainecommune.fr";
+const ZOE: &str = "zoe.gh123@plainecommune.fr";
+const CLIO: &str = "clio.fk456@plainecommune.fr";
+const ALICE: &str = "alice@plainecommune.fr";
+const BOB: &str = "bob@plainecommune.fr";
+const CAROL: &str = "carol@plainecommune.fr";
+
+/// Monday 30 November 2026, 08:00 in Paris.
+fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 7, 0, 0).single().expect("valid")
+}
+
+/// Tuesday 1 December 2026 at h:m, Paris time.
+fn tue(h: u32, m: u32) -> DateTime<Utc> {
+    chrono_tz::Europe::Paris
+        .with_ymd_and_hms(2026, 12, 1, h, m, 0)
+        .single()
+        .expect("valid")
+        .with_timezone(&Utc)
+}
+
+struct Fleet {
+    pool: Uuid,
+    zoe: Uuid,
+    clio: Uuid,
+    alice: Uuid,
+    carol: Uuid,
+}
+
+/// The Mairie site with a pool of two cars: an electric Zoé (150 km, keys at
+/// the front desk) and a petrol Clio, both needing a B licence. Alice and
+/// Carol hold a valid B licence; Bob's expired at the start of 2026.
+async fn fleet(s: &Store) -> Fleet {
+    let org = s
+        .create_organisation("plaine-commune", "Plaine Commune")
+        .await
+        .expect("org");
+    let site = s
+        .create_site(org.id, "mairie", "Mairie", "Europe/Paris")
+        .await
+        .expect("site");
+    fleet_at(s, site.id).await
+}
+
+/// [`fleet`] at an existing site.
+async fn fleet_at(s: &Store, site: Uuid) -> Fleet {
+    let kind = s
+        .create_resource_type("voiture", Category::Vehicle, "Voiture", "Car")
+        .await
+        .expect("type");
+    let resource = |name: &'static str, mailbox: &'static str| NewResource {
+        site_id: site,
+        resource_type_id: kind.id,
+        name,
+        mailbox_smtp: mailbox,
+        exchange_endpoint: "sim",
+        capacity: Some(5),
+    };
+    let pool = s
+        .create_resource(&resource("Véhicules – site Mairie", POOL))
+        .await
+        .expect("pool");
+    let zoe = s.create_resource(&resource("Renault Zoé", ZOE)).await.expect("zoe");
+    let clio = s.create_resource(&resource("Renault Clio", CLIO)).await.expect("clio");
+    let car = |id: Uuid, plate: &str, energy: Energy, range: Option<u32>, keys: &str| VehicleData {
+        resource_id: id,
+        plate: plate.into(),
+        seats: 5,
+        energy,
+        range_km: range,
+        licence_class: Some(LicenceClass::B),
+        home_site_id: Some(site),
+        key_location: Some(keys.into()),
+        odometer_km: Some(12_000),
+        full_charge_minutes: (energy == Energy::Electric).then_some(480),
+    };
+    s.set_vehicle(&car(
+        zoe.id,
+        "gh-123-ij",
+        Energy::Electric,
+        Some(150),
+        "armoire à clés de l'accueil",
+    ))
+    .await
+    .expect("zoe data");
+    s.set_vehicle(&car(
+        clio.id,
+        "FK-456-LM",
+        Energy::Petrol,
+        Some(700),
+        "bureau du garage",
+    ))
+    .await
+    .expect("clio data");
+    s.set_pool_members(pool.id, &[zoe.id, clio.id]).await.expect("members");
+
+    let dir = s.ensure_directory("pc").await.expect("directory");
+    let people = [
+        person(1, "alice", "Alice Martin", ALICE),
+        person(2, "bob", "Bob Durand", BOB),
+        person(3, "carol", "Carol Petit", CAROL),
+    ];
+    s.apply_directory_sync(
+        dir.id,
+        SyncBatch {
+            full: true,
+            people: &people,
+            groups: &[],
+            highest_usn: Some(1),
+            usn_server: None,
+        },
+        monday(),
+    )
+    .await
+    .expect("people");
+    let id_of = |sam: &'static str| async move {
+        sqlx::query_scalar::<_, Uuid>("SELECT id FROM people WHERE sam_account_name = $1")
+            .bind(sam)
+            .fetch_one(s.pool())
+            .await
+            .expect("person")
+    };
+    let (alice, bob, carol) = (id_of("alice").await, id_of("bob").await, id_of("carol").await);
+    let licence = |expires: (i32, u32, u32)| DriverLicence {
+        classes: vec![LicenceClass::B],
+        expires_on: NaiveDate::from_ymd_opt(expires.0, expires.1, expires.2),
+    };
+    for (who, expires) in [(alice, (2031, 5, 1)), (bob, (2026, 1, 1)), (carol, (2030, 1, 1))] {
+        s.set_driver_licence(who, &licence(expires), LicenceSource::Manager, monday())
+            .await
+            .expect("licence");
+    }
+    Fleet {
+        pool: pool.id,
+        zoe: zoe.id,
+        clio: clio.id,
+        alice,
+        carol,
+    }
+}
+
+fn request(
+    resource: Uuid,
+    uid: &str,
+    organiser: &str,
+    subject: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> IncomingRequest {
+    IncomingRequest {
+        resource_id: resource,
+        uid: uid.into(),
+        sequence: 0,
+        source: Source::Web,
+        organiser_address: organiser.into(),
+        organiser_name: None,
+        subject: Some(subject.into()),
+        attendees: 1,
+        when: When::Single { start, end },
+        exchange_item_id: None,
+        requested_at: monday(),
+    }
+}
+
+async fn decide(s: &Store, req: &IncomingRequest, now: DateTime<Utc>) -> (Uuid, String, String) {
+    match s.record_request(req, now).await.expect("decided") {
+        Recorded::Decided {
+            booking_id,
+            decision,
+            message,
+            ..
+        } => (booking_id, decision.kind().to_owned(), message),
+        other => panic!("not decided: {other:?}"),
+    }
+}
+
+async fn assigned(s: &Store, booking: Uuid) -> Option<Uuid> {
+    s.pool_assignment(booking).await.expect("assignment").map(|(m, _)| m)
+}
+
+#[tokio::test]
+async fn an_expired_licence_is_declined_with_that_reason() {
+    let db = test_db().await;
+    let s = db.store();
+    let f = fleet(s).await;
+    let (_, kind, message) = decide(
+        s,
+        &request(f.clio, "bob-1", BOB, "Tournée", tue(9, 0), tue(11, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "decline");
+    assert!(
+        message.contains("Votre permis de conduire a expiré le jeudi 1er janvier 2026"),
+        "{message}"
+    );
+    let codes: serde_json::Value = sqlx::query_scalar("SELECT reasons FROM decisions WHERE uid = 'bob-1'")
+        .fetch_one(s.pool())
+        .await
+        .expect("decision");
+    assert_eq!(codes[0]["code"], "licence_expired", "{codes}");
+    assert!(
+        s.held_slots(f.clio, tue(0, 0), tue(23, 0))
+            .await
+            .expect("slots")
+            .is_empty()
+    );
+
+    // Through the pool too: no car is given to a driver who may drive none.
+    let (_, kind, message) = decide(
+        s,
+        &request(f.pool, "bob-2", BOB, "Tournée", tue(9, 0), tue(11, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "decline", "{message}");
+    assert!(message.contains("permis"), "{message}");
+
+    // Alice's licence is valid: accepted.
+    let (_, kind, _) = decide(
+        s,
+        &request(f.clio, "alice-1", ALICE, "Tournée", tue(9, 0), tue(11, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept");
+}
+
+#[tokio::test]
+async fn an_electric_car_is_preferred_when_its_range_suffices_and_skipped_when_not() {
+    let db = test_db().await;
+    let s = db.store();
+    let f = fleet(s).await;
+    // 40 km: the Zoé's 150 km cover it, so the electric car goes first.
+    let (near, kind, message) = decide(
+        s,
+        &request(f.pool, "near", ALICE, "Chantier Bobigny 40 km", tue(9, 0), tue(10, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept", "{message}");
+    assert_eq!(assigned(s, near).await, Some(f.zoe));
+    assert!(
+        message.contains("Attribué : Renault Zoé (immatriculation GH-123-IJ)"),
+        "{message}"
+    );
+    // The slot is the Zoé's, with a charging buffer for 40 of its 150 km
+    // (40/150 of 8 h, rounded up to 5 minutes: 130 minutes).
+    let blocked: (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+        "SELECT lower(blocked), upper(blocked) FROM occurrences WHERE booking_id = $1 AND resource_id = $2",
+    )
+    .bind(near)
+    .bind(f.zoe)
+    .fetch_one(s.pool())
+    .await
+    .expect("occurrence on the member");
+    assert_eq!(blocked, (tue(9, 0), tue(10, 0) + Duration::minutes(130)));
+
+    // 300 km, another day: beyond the Zoé's range, the Clio is given.
+    let wed = |h| tue(h, 0) + Duration::days(1);
+    let (far, kind, message) = decide(
+        s,
+        &request(f.pool, "far", CAROL, "Réunion à Amiens 300 km", wed(9), wed(17)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept", "{message}");
+    assert_eq!(assigned(s, far).await, Some(f.clio));
+    assert!(message.contains("Clés : bureau du garage"), "{message}");
+
+    // Both cars taken at 9:00 on Wednesday? The Zoé is free but too short.
+    let (_, kind, message) = decide(
+        s,
+        &request(f.pool, "far2", ALICE, "Lille 250 km", wed(10), wed(12)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "decline");
+    assert!(
+        message.contains("Aucun véhicule ou matériel du groupe n'est libre"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_missed_check_in_releases_the_slot_and_a_second_request_then_gets_it() {
+    let db = test_db().await;
+    let s = db.store();
+    let f = fleet(s).await;
+    s.set_policy(
+        Scope::Resource(f.clio),
+        &Policy {
+            check_in_minutes: Some(15),
+            ..Policy::default()
+        },
+        monday(),
+    )
+    .await
+    .expect("policy");
+    let (booking, kind, _) = decide(
+        s,
+        &request(f.clio, "no-show", ALICE, "Tournée", tue(9, 0), tue(11, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept");
+    let (_, kind, _) = decide(
+        s,
+        &request(f.clio, "too-early", CAROL, "Course", tue(9, 30), tue(10, 30)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "decline", "the slot is held until the deadline");
+
+    // 14 minutes after the start: still held.
+    let swept = s.sweep_vehicles(tue(9, 14)).await.expect("sweep");
+    assert!(swept.released.is_empty());
+    // 15 minutes: released, the decline queued for Exchange, the organiser told.
+    let swept = s.sweep_vehicles(tue(9, 15)).await.expect("sweep");
+    assert_eq!(swept.released.len(), 1);
+    assert!(
+        s.held_slots(f.clio, tue(0, 0), tue(23, 0))
+            .await
+            .expect("slots")
+            .is_empty()
+    );
+    let (kind, payload): (String, serde_json::Value) =
+        sqlx::query_as("SELECT kind, payload FROM outbox WHERE booking_id = $1 AND idempotency_key LIKE 'release:%'")
+            .bind(booking)
+            .fetch_one(s.pool())
+            .await
+            .expect("outbox row");
+    assert_eq!(kind, "decline");
+    assert_eq!(payload["uid"], "no-show");
+    assert!(
+        payload["body"].as_str().is_some_and(|b| b.contains("est libérée")),
+        "{payload}"
+    );
+    let alerts = s.open_alerts(10).await.expect("alerts");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "released_no_check_in" && a.recipient_address.as_deref() == Some(ALICE)),
+        "{alerts:?}"
+    );
+    // Running the job again changes nothing.
+    assert_eq!(s.sweep_vehicles(tue(9, 20)).await.expect("sweep").released.len(), 0);
+    assert_eq!(s.no_shows(tue(0, 0), tue(23, 0)).await.expect("no-shows").len(), 1);
+
+    // The freed slot goes to the next request.
+    let (_, kind, message) = decide(
+        s,
+        &request(f.clio, "second", CAROL, "Course", tue(9, 30), tue(10, 30)),
+        tue(9, 16),
+    )
+    .await;
+    assert_eq!(kind, "accept", "{message}");
+
+    // A checked-in booking is not released.
+    let (kept, _, _) = decide(
+        s,
+        &request(f.clio, "present", ALICE, "Tournée", tue(14, 0), tue(15, 0)),
+        monday(),
+    )
+    .await;
+    let occurrence: Uuid = sqlx::query_scalar("SELECT id FROM occurrences WHERE booking_id = $1")
+        .bind(kept)
+        .fetch_one(s.pool())
+        .await
+        .expect("occurrence");
+    assert!(s.check_in(occurrence, tue(14, 5)).await.expect("check-in"));
+    // (Carol's 9:30 booking, not checked in either, goes now.)
+    let released = s.sweep_vehicles(tue(14, 30)).await.expect("sweep").released;
+    assert_eq!(released.len(), 1);
+    assert!(!released.contains(&occurrence));
+}
+
+#[tokio::test]
+async fn the_return_saves_its_data_frees_the_car_early_and_appears_in_the_reports() {
+    let db = test_db().await;
+    let s = db.store();
+    let f = fleet(s).await;
+    let (booking, kind, _) = decide(
+        s,
+        &request(f.clio, "trip", ALICE, "Tournée", tue(9, 0), tue(17, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept");
+    let occurrence: Uuid = sqlx::query_scalar("SELECT id FROM occurrences WHERE booking_id = $1")
+        .bind(booking)
+        .fetch_one(s.pool())
+        .await
+        .expect("occurrence");
+    s.check_out(occurrence, Some(f.alice), Some(12_000), tue(9, 5))
+        .await
+        .expect("pickup");
+    // An odometer below the pickup's is refused and nothing is lost.
+    let wrong = ReturnReport {
+        odometer_km: Some(11_000),
+        ..ReturnReport::default()
+    };
+    assert!(
+        s.return_item(occurrence, Some(f.alice), &wrong, None, tue(12, 0))
+            .await
+            .is_err()
+    );
+    let report = ReturnReport {
+        odometer_km: Some(12_042),
+        energy_level_pct: Some(60),
+        cleanliness: Some(Cleanliness::Dirty),
+        condition_notes: Some("Siège taché".into()),
+        damage: Some("Rayure sur la portière avant droite".into()),
+    };
+    let photo = Photo {
+        content_type: "image/jpeg".into(),
+        bytes: vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3],
+    };
+    let checkout = s
+        .return_item(occurrence, Some(f.alice), &report, Some(&photo), tue(12, 0))
+        .await
+        .expect("return");
+    // Returned at noon instead of 17:00: the afternoon is free again.
+    assert_eq!(
+        s.held_slots(f.clio, tue(0, 0), tue(23, 0)).await.expect("slots"),
+        vec![(tue(9, 0), tue(12, 0))]
+    );
+    let (_, kind, _) = decide(
+        s,
+        &request(f.clio, "afternoon", CAROL, "Course", tue(14, 0), tue(15, 0)),
+        tue(12, 5),
+    )
+    .await;
+    assert_eq!(kind, "accept");
+    assert_eq!(
+        s.vehicle(f.clio).await.expect("clio").and_then(|v| v.odometer_km),
+        Some(12_042)
+    );
+
+    let (from, to) = (tue(0, 0), tue(0, 0) + Duration::days(1));
+    let per_vehicle = s.distance_per_vehicle(from, to).await.expect("distance");
+    assert_eq!(per_vehicle.len(), 1);
+    assert_eq!(
+        (per_vehicle[0].name.as_str(), per_vehicle[0].distance_km),
+        ("Renault Clio", 42)
+    );
+    let damage = s.damage_history(from, to).await.expect("damage");
+    assert_eq!(damage.len(), 1);
+    assert_eq!(damage[0].damage, "Rayure sur la portière avant droite");
+    assert_eq!(damage[0].photos, 1);
+    assert_eq!(s.damage_photo(checkout).await.expect("photo"), Some(photo));
+    let pools = s.pool_utilisation(from, to).await.expect("pools");
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0].members, 2);
+    assert!(pools[0].booked_hours > 3.9, "{pools:?}");
+
+    // Not returned on time: the manager and the next booker are alerted.
+    let (late, _, _) = decide(
+        s,
+        &request(f.zoe, "late", CAROL, "Course", tue(15, 0), tue(16, 0)),
+        tue(12, 5),
+    )
+    .await;
+    let _ = late;
+    let (_, _, _) = decide(
+        s,
+        &request(f.zoe, "next", ALICE, "Après", tue(17, 0), tue(18, 0)),
+        tue(12, 5),
+    )
+    .await;
+    let late_occ: Uuid = sqlx::query_scalar(
+        "SELECT o.id FROM occurrences o JOIN bookings b ON b.id = o.booking_id WHERE b.uid = 'late'",
+    )
+    .fetch_one(s.pool())
+    .await
+    .expect("occurrence");
+    s.check_out(late_occ, Some(f.carol), Some(5_000), tue(15, 0))
+        .await
+        .expect("pickup");
+    let swept = s.sweep_vehicles(tue(16, 20)).await.expect("sweep");
+    assert_eq!(swept.overdue_alerts, 2);
+    let alerts = s.open_alerts(10).await.expect("alerts");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "overdue_return" && a.recipient_address.as_deref() == Some(ALICE)),
+        "{alerts:?}"
+    );
+}
+
+/// The room rig of the daemon tests, with the pool and its cars added to
+/// the simulator and the store (at the room's site), and Carol.
+async fn sim_rig() -> (Rig, Fleet) {
+    let r = crate::daemon::rig(ServerVersion::Exchange2010_SP2).await;
+    for (smtp, name) in [
+        (POOL, "Véhicules – site Mairie"),
+        (ZOE, "Renault Zoé"),
+        (CLIO, "Renault Clio"),
+    ] {
+        r.control("/mailboxes", json!({ "smtp": smtp, "name": name, "kind": "equipment" }))
+            .await;
+    }
+    r.control(
+        "/mailboxes",
+        json!({ "smtp": CAROL, "name": "Carol Petit", "kind": "user" }),
+    )
+    .await;
+    let site: Uuid = sqlx::query_scalar("SELECT site_id FROM resources WHERE id = $1")
+        .bind(r.room)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("site");
+    let f = fleet_at(r.db.store(), site).await;
+    (r, f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_invitation_gets_a_concrete_car_and_the_acceptance_names_it_with_its_keys() {
+    let (r, f) = sim_rig().await;
+    let daemon = r.daemon(r.db.store(), "a");
+    r.control(
+        "/invite",
+        json!({
+            "as": ALICE, "subject": "Visite chantier Bobigny 40 km",
+            "start": "2026-12-01T09:00:00", "end": "2026-12-01T11:00:00", "time_zone": "Europe/Paris",
+            "attendees": [], "resources": [POOL],
+        }),
+    )
+    .await;
+    let got = r.responses(ALICE, 1).await;
+    let accept = response_of(&got, "Visite chantier");
+    assert_eq!(accept["response"], "Accept", "{accept}");
+    let body = accept["body"].as_str().unwrap_or_default();
+    assert!(body.contains("Votre demande est acceptée."), "{body}");
+    assert!(
+        body.contains("Attribué : Renault Zoé (immatriculation GH-123-IJ)"),
+        "{body}"
+    );
+    assert!(body.contains("Clés : armoire à clés de l'accueil"), "{body}");
+    assert!(body.contains("/vehicules/trajets/"), "{body}");
+
+    // Bob's licence expired: the pool declines him, saying why.
+    r.control(
+        "/invite",
+        json!({
+            "as": BOB, "subject": "Livraison",
+            "start": "2026-12-01T14:00:00", "end": "2026-12-01T15:00:00", "time_zone": "Europe/Paris",
+            "attendees": [], "resources": [POOL],
+        }),
+    )
+    .await;
+    let got = r.responses(BOB, 1).await;
+    let decline = response_of(&got, "Livraison");
+    assert_eq!(decline["response"], "Decline", "{decline}");
+    assert!(
+        decline["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("Votre permis de conduire a expiré")),
+        "{decline}"
+    );
+    daemon.shutdown().await;
+    let held =
+        r.db.store()
+            .held_slots(f.zoe, tue(0, 0), tue(23, 0))
+            .await
+            .expect("slots");
+    assert_eq!(held, vec![(tue(9, 0), tue(11, 0))], "the Zoé holds the slot");
+    assert!(
+        r.db.store()
+            .held_slots(f.pool, tue(0, 0), tue(23, 0))
+            .await
+            .expect("slots")
+            .is_empty()
+    );
+    let _ = f.clio;
+    r.sim.shutdown().await;
+}
