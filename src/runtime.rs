@@ -140,6 +140,7 @@ impl Daemon {
         let store = ctx.store.clone();
         let metrics = ctx.metrics.clone();
         tracker.spawn(lease_loop(ctx.clone(), pacing.clone(), cancel.clone(), tracker.clone()));
+        tracker.spawn(vehicles_loop(ctx.clone(), cancel.clone()));
         tracker.spawn(outbox_loop(ctx, pacing, cancel.clone()));
         Daemon {
             instance,
@@ -284,6 +285,32 @@ async fn mailbox_loop<E: Exchange>(
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(wait.mul_f64(jitter)) => {}
+        }
+    }
+}
+
+/// How often check-in deadlines and overdue returns are looked at.
+const VEHICLES_EVERY: StdDuration = StdDuration::from_secs(60);
+
+/// Releases bookings nobody checked in to and alerts of overdue returns
+/// (see `Store::sweep_vehicles`); safe on several instances at once.
+async fn vehicles_loop<E: Exchange>(ctx: Arc<SyncContext<E>>, cancel: CancellationToken) {
+    loop {
+        match ctx.store.sweep_vehicles(ctx.clock.now()).await {
+            Ok(r) if !r.released.is_empty() || r.overdue_alerts > 0 || r.no_show_reports > 0 => {
+                tracing::info!(
+                    released = r.released.len(),
+                    overdue = r.overdue_alerts,
+                    no_shows = r.no_show_reports,
+                    "vehicles.sweep"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "vehicles.sweep_failed"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(VEHICLES_EVERY) => {}
         }
     }
 }
