@@ -259,6 +259,10 @@ struct Sample {
     calls: Calls,
     decisions: u64,
     leased: u64,
+    /// Mailboxes covered by a working subscription.
+    watched: u64,
+    /// Every unlabelled counter and gauge of the daemon.
+    counters: BTreeMap<String, u64>,
 }
 
 impl Sample {
@@ -296,11 +300,14 @@ fn proc_memory(pid: u32) -> (f64, f64) {
     (kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0)
 }
 
-/// Reads the counters the benchmark needs from the Prometheus text.
-fn parse_metrics(text: &str) -> (Calls, u64, u64) {
+/// Reads the counters the benchmark needs from the Prometheus text:
+/// EWS calls by operation, decisions, mailboxes leased and watched.
+fn parse_metrics(text: &str) -> (Calls, u64, u64, u64, BTreeMap<String, u64>) {
+    let mut counters = BTreeMap::new();
     let mut calls = Calls::new();
     let mut decisions = 0;
     let mut leased = 0;
+    let mut watched = 0;
     for line in text.lines() {
         let Some((name, value)) = line.rsplit_once(' ') else {
             continue;
@@ -320,9 +327,14 @@ fn parse_metrics(text: &str) -> (Calls, u64, u64) {
             decisions += v;
         } else if name == "resa_mailboxes_leased" {
             leased = v;
+        } else if name == "resa_mailboxes_watched" {
+            watched = v;
+        }
+        if !name.contains('{') {
+            counters.insert(name.to_owned(), v);
         }
     }
-    (calls, decisions, leased)
+    (calls, decisions, leased, watched, counters)
 }
 
 impl DaemonProcess {
@@ -377,13 +389,15 @@ impl DaemonProcess {
             .text()
             .await
             .map_err(err("daemon /metrics"))?;
-        let (calls, decisions, leased) = parse_metrics(&text);
+        let (calls, decisions, leased, watched, counters) = parse_metrics(&text);
         let cpu_secs = proc_stat(self.pid).map(|(c, _)| c).unwrap_or(0.0);
         Ok(Sample {
             cpu_secs,
             calls,
             decisions,
             leased,
+            watched,
+            counters,
         })
     }
 
@@ -762,16 +776,40 @@ async fn measure(
     n: usize,
     progress: &(dyn Fn(&str) + Sync),
 ) -> BenchResult<LoadRun> {
-    // Warm-up: every mailbox leased and synchronised once.
+    // Warm-up: every mailbox leased and synchronised once, then either
+    // every mailbox watched by a subscription or, when the daemon polls,
+    // no call for three seconds (the first pass over).
     let started = crate::clock::monotonic();
     let warmup_limit = StdDuration::from_secs(120 + (n as u64) / 50);
+    let mut last_total = u64::MAX;
+    let mut quiet_since = crate::clock::monotonic();
     loop {
         let s = daemon.sample().await?;
         let synced = s.calls.get("SyncFolderItems").copied().unwrap_or(0);
-        if s.leased as usize >= n && synced as usize >= n {
+        let busy_calls: u64 = s
+            .calls
+            .iter()
+            .filter(|(op, _)| op.as_str() != "GetStreamingEvents")
+            .map(|(_, v)| v)
+            .sum();
+        if busy_calls != last_total {
+            last_total = busy_calls;
+            quiet_since = crate::clock::monotonic();
+        }
+        let first_pass = s.leased as usize >= n && synced as usize >= n;
+        let settled = s.watched as usize >= n || quiet_since.elapsed() >= StdDuration::from_secs(3);
+        if first_pass && settled {
             break;
         }
         if started.elapsed() > warmup_limit {
+            if first_pass {
+                progress(&format!(
+                    "  attention : {} boîtes sur {n} surveillées après {} s / watched",
+                    s.watched,
+                    warmup_limit.as_secs()
+                ));
+                break;
+            }
             return Err(format!(
                 "warm-up: after {} s the daemon holds {} of {n} mailboxes and made {synced} SyncFolderItems calls",
                 warmup_limit.as_secs(),
@@ -780,8 +818,7 @@ async fn measure(
         }
         tokio::time::sleep(StdDuration::from_millis(250)).await;
     }
-    // Let the first pass (reconciliation included) finish everywhere.
-    tokio::time::sleep(StdDuration::from_secs(3)).await;
+    tokio::time::sleep(StdDuration::from_secs(1)).await;
     let warmup_secs = started.elapsed().as_secs_f64();
     progress(&format!("  synchronisé en {warmup_secs:.1} s / warmed up"));
 
@@ -792,6 +829,11 @@ async fn measure(
     let after = daemon.sample().await?;
     let window = idle_started.elapsed().as_secs_f64();
     let idle_calls = after.calls_since(&before);
+    let change_detection = if after.watched > 0 {
+        format!("streaming {}/{n}", after.watched)
+    } else {
+        format!("poll {} s", opts.poll_interval_secs)
+    };
     let idle = Idle {
         window_secs: window,
         calls_per_mailbox_hour: total(&idle_calls) as f64 / n.max(1) as f64 / (window / 3600.0),
@@ -932,10 +974,15 @@ async fn measure(
         latency_ms: burst_latency,
     };
     let (_, peak_rss_mb) = proc_memory(daemon.pid);
+    let daemon_counters = after
+        .counters
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("resa_decision_latency"))
+        .collect();
     let threads = proc_stat(daemon.pid).map(|(_, t)| t).unwrap_or(0);
     Ok(LoadRun {
         mailboxes: n,
-        change_detection: format!("auto (poll {} s)", opts.poll_interval_secs),
+        change_detection,
         setup_secs: 0.0,
         warmup_secs,
         idle,
@@ -944,6 +991,7 @@ async fn measure(
         rss_mb,
         peak_rss_mb,
         threads,
+        daemon_counters,
     })
 }
 
@@ -959,11 +1007,13 @@ mod tests {
             resa_ews_calls_total{operation=\"GetItem\",outcome=\"ok\"} 3\n\
             resa_decisions_total{outcome=\"accept\"} 4\n\
             resa_decisions_total{outcome=\"decline\"} 2\n\
-            resa_mailboxes_leased 100\n";
-        let (calls, decisions, leased) = parse_metrics(text);
+            resa_mailboxes_leased 100\n\
+            resa_mailboxes_watched 98\n";
+        let (calls, decisions, leased, watched, counters) = parse_metrics(text);
+        assert_eq!(counters.get("resa_mailboxes_watched"), Some(&98));
         assert_eq!(calls.get("SyncFolderItems"), Some(&13));
         assert_eq!(calls.get("GetItem"), Some(&3));
-        assert_eq!((decisions, leased), (6, 100));
+        assert_eq!((decisions, leased, watched), (6, 100, 98));
     }
 
     #[test]

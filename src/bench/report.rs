@@ -172,6 +172,8 @@ pub struct LoadRun {
     pub rss_mb: f64,
     pub peak_rss_mb: f64,
     pub threads: u64,
+    /// The daemon's own counters at the end (outbox, subscriptions, errors).
+    pub daemon_counters: BTreeMap<String, u64>,
 }
 
 impl LoadRun {
@@ -395,6 +397,7 @@ impl Report {
             let ops = |c: &Calls| c.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
             let _ = writeln!(s, "  repos {:.0} s : {}", r.idle.window_secs, ops(&r.idle.ews_calls));
             let _ = writeln!(s, "  charge : {}", ops(&r.steady.ews_calls));
+            let _ = writeln!(s, "  compteurs / counters : {}", ops(&r.daemon_counters));
             let _ = writeln!(
                 s,
                 "  envoyées : {}",
