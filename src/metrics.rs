@@ -22,6 +22,9 @@ pub struct Metrics {
     mailboxes_leased: AtomicI64,
     outbox_depth: AtomicI64,
     sync_errors: AtomicU64,
+    subscriptions_rebuilt: AtomicU64,
+    streams_dropped: AtomicU64,
+    mailboxes_watched: AtomicI64,
 }
 
 fn bump<K: PartialEq + Clone>(list: &Mutex<Vec<(K, u64)>>, key: &K) {
@@ -75,6 +78,30 @@ impl Metrics {
     pub fn set_mailboxes_leased(&self, n: usize) {
         self.mailboxes_leased
             .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// A subscription the server lost was made again.
+    pub fn subscription_rebuilt(&self) {
+        self.subscriptions_rebuilt.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A streaming connection ended without the server closing it.
+    pub fn stream_dropped(&self) {
+        self.streams_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Mailboxes covered by a working subscription gained (+1) or lost (-1).
+    pub fn mailboxes_watched(&self, delta: i64) {
+        self.mailboxes_watched.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// EWS calls made so far, by operation (every outcome).
+    pub fn ews_calls_by_operation(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for ((op, _), n) in self.ews_calls.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            *out.entry(op.clone()).or_insert(0) += n;
+        }
+        out
     }
 
     pub fn set_outbox_depth(&self, n: i64) {
@@ -157,6 +184,24 @@ impl Metrics {
                 "Mailboxes this instance serves.",
                 "gauge",
                 self.mailboxes_leased.load(Ordering::Relaxed),
+            ),
+            (
+                "resa_subscriptions_rebuilt_total",
+                "Subscriptions made again after Exchange lost them.",
+                "counter",
+                self.subscriptions_rebuilt.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "resa_streams_dropped_total",
+                "Streaming connections that ended without the server closing them.",
+                "counter",
+                self.streams_dropped.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "resa_mailboxes_watched",
+                "Mailboxes covered by a working subscription (the others are polled).",
+                "gauge",
+                self.mailboxes_watched.load(Ordering::Relaxed),
             ),
             (
                 "resa_outbox_depth",

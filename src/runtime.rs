@@ -11,11 +11,12 @@ use crate::config::{self, Config, ExchangeAuth, ExchangeVersion, SecretSource};
 use crate::ews::client::{Auth, Client, ClientConfig, OAuth2ClientCredentials};
 use crate::ews::ntlm::NtlmCredentials;
 use crate::ews::soap::ServerVersion;
-use crate::exchange::Exchange;
 use crate::exchange::ews::EwsExchange;
+use crate::exchange::{Exchange, Notifications};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::sync::SyncContext;
+use crate::sync::watch::{Groups, Member, PullWatch, Signal, WatchPacing};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -131,15 +132,27 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the lease loop, the mailbox workers and the outbox worker.
+    /// Starts the lease loop, the mailbox workers and the outbox worker,
+    /// with change detection paced by default.
     pub fn start<E: Exchange>(ctx: SyncContext<E>, pacing: Pacing) -> Daemon {
+        Daemon::start_with(ctx, pacing, WatchPacing::default())
+    }
+
+    /// Starts the daemon with change detection paced as given.
+    pub fn start_with<E: Exchange>(ctx: SyncContext<E>, pacing: Pacing, watch: WatchPacing) -> Daemon {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let ctx = Arc::new(ctx);
         let instance = ctx.instance.clone();
         let store = ctx.store.clone();
         let metrics = ctx.metrics.clone();
-        tracker.spawn(lease_loop(ctx.clone(), pacing.clone(), cancel.clone(), tracker.clone()));
+        tracker.spawn(lease_loop(
+            ctx.clone(),
+            pacing.clone(),
+            watch,
+            cancel.clone(),
+            tracker.clone(),
+        ));
         tracker.spawn(vehicles_loop(ctx.clone(), cancel.clone()));
         tracker.spawn(outbox_loop(ctx, pacing, cancel.clone()));
         Daemon {
@@ -188,12 +201,16 @@ pub fn instance_name() -> String {
 async fn lease_loop<E: Exchange>(
     ctx: Arc<SyncContext<E>>,
     pacing: Pacing,
+    watch: WatchPacing,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
     let host = hostname();
-    // One worker per leased mailbox, stopped when the lease goes.
-    let mut workers: HashMap<Uuid, CancellationToken> = HashMap::new();
+    // One worker per leased mailbox, stopped when the lease goes, and its
+    // wake-up signal, shared with the streaming group that covers it.
+    let mut workers: HashMap<Uuid, (CancellationToken, Arc<Signal>)> = HashMap::new();
+    // Streaming groups, by endpoint.
+    let mut groups: HashMap<String, Groups> = HashMap::new();
     loop {
         let now = ctx.clock.now();
         let round = async {
@@ -210,20 +227,55 @@ async fn lease_loop<E: Exchange>(
             Ok(mailboxes) => {
                 ctx.metrics.set_mailboxes_leased(mailboxes.len());
                 let held: Vec<Uuid> = mailboxes.iter().map(|m| m.resource_id).collect();
-                workers.retain(|id, token| {
+                workers.retain(|id, (token, _)| {
                     let keep = held.contains(id);
                     if !keep {
                         token.cancel();
                     }
                     keep
                 });
+                let mut streamed: HashMap<String, Vec<Member>> = HashMap::new();
                 for m in mailboxes {
-                    if workers.contains_key(&m.resource_id) {
-                        continue;
+                    let mode = match ctx.exchanges.get(&m.endpoint) {
+                        Some(ex) if watch.enabled => ex.notifications(),
+                        _ => Notifications::None,
+                    };
+                    let signal = match workers.get(&m.resource_id) {
+                        Some((_, signal)) => signal.clone(),
+                        None => {
+                            let token = cancel.child_token();
+                            let signal = Arc::new(Signal::default());
+                            workers.insert(m.resource_id, (token.clone(), signal.clone()));
+                            tracker.spawn(mailbox_loop(
+                                ctx.clone(),
+                                m.resource_id,
+                                mode,
+                                pacing.clone(),
+                                watch.clone(),
+                                signal.clone(),
+                                token,
+                            ));
+                            signal
+                        }
+                    };
+                    if mode == Notifications::Streaming {
+                        streamed.entry(m.endpoint.clone()).or_default().push(Member {
+                            resource_id: m.resource_id,
+                            smtp: m.smtp.clone(),
+                            signal,
+                        });
                     }
-                    let token = cancel.child_token();
-                    workers.insert(m.resource_id, token.clone());
-                    tracker.spawn(mailbox_loop(ctx.clone(), m.resource_id, pacing.clone(), token));
+                }
+                // Every endpoint's groups follow its leased set, including
+                // an endpoint that lost all its mailboxes.
+                let endpoints: std::collections::BTreeSet<String> =
+                    groups.keys().chain(streamed.keys()).cloned().collect();
+                for endpoint in endpoints {
+                    let members = streamed.remove(&endpoint).unwrap_or_default();
+                    groups
+                        .entry(endpoint.clone())
+                        .or_default()
+                        .update(&ctx, &endpoint, members, &watch, &tracker, &cancel);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "lease.round_failed"),
@@ -237,25 +289,78 @@ async fn lease_loop<E: Exchange>(
     }
 }
 
+/// One leased mailbox's worker. It reads the Inbox (SyncFolderItems) when
+/// an event says so, when a subscription was (re)made, or, without a
+/// working subscription, at each poll (with jitter); it reconciles the
+/// calendar after calendar events (at most every `reconcile_gap`) and on a
+/// slower safety timer.
 async fn mailbox_loop<E: Exchange>(
     ctx: Arc<SyncContext<E>>,
     resource_id: Uuid,
+    mode: Notifications,
     pacing: Pacing,
+    watch: WatchPacing,
+    signal: Arc<Signal>,
     cancel: CancellationToken,
 ) {
     let poll = pacing.poll;
     let mut failures = 0u32;
+    let mut pull = PullWatch::default();
+    let mut smtp_endpoint: Option<(String, String)> = None;
+    let mut synced: Option<std::time::Instant> = None;
     let mut reconciled: Option<std::time::Instant> = None;
+    // Work owed: cleared only when done, so a failed pass is tried again.
+    let mut owe_sync = true;
+    let mut owe_reconcile = true;
+    let mut pending_calendar = false;
+    let mut timer = false;
     loop {
         let now = ctx.clock.now();
-        let due = reconciled.is_none_or(|t| t.elapsed() >= pacing.reconcile);
+        let wake = signal.take();
+        owe_sync |= wake.inbox || wake.catch_up;
+        owe_reconcile |= wake.catch_up;
+        pending_calendar |= wake.calendar;
         let pass = async {
             let Some(mailbox) = ctx.store.leased_mailbox(&ctx.instance, resource_id, now).await? else {
                 return Ok::<_, crate::sync::SyncError>(false);
             };
-            ctx.sync_mailbox(&mailbox).await?;
-            if due {
+            smtp_endpoint = Some((mailbox.smtp.clone(), mailbox.endpoint.clone()));
+            if mode == Notifications::Pull && timer {
+                let ex = ctx.exchange(&mailbox.endpoint)?;
+                if !pull.read(ex, &mailbox.smtp, &signal, &watch, &ctx.metrics).await {
+                    // No working subscription this time: poll.
+                    owe_sync = true;
+                }
+                let more = signal.take();
+                owe_sync |= more.inbox || more.catch_up;
+                owe_reconcile |= more.catch_up;
+                pending_calendar |= more.calendar;
+            }
+            let watched = signal.is_watched();
+            let since = |t: Option<std::time::Instant>| t.map_or(StdDuration::MAX, |t| t.elapsed());
+            if timer && !watched && mode != Notifications::Pull {
+                owe_sync = true;
+            }
+            if watched && since(synced) >= watch.safety_sync {
+                owe_sync = true;
+            }
+            let reconcile_every = if watched {
+                watch.safety_reconcile
+            } else {
+                pacing.reconcile
+            };
+            if since(reconciled) >= reconcile_every || (pending_calendar && since(reconciled) >= watch.reconcile_gap) {
+                owe_reconcile = true;
+            }
+            if owe_sync {
+                ctx.sync_mailbox(&mailbox).await?;
+                owe_sync = false;
+                synced = Some(crate::clock::monotonic());
+            }
+            if owe_reconcile {
                 ctx.reconcile(&mailbox).await?;
+                owe_reconcile = false;
+                pending_calendar = false;
                 reconciled = Some(crate::clock::monotonic());
             }
             Ok(true)
@@ -263,7 +368,22 @@ async fn mailbox_loop<E: Exchange>(
         let wait = match pass.await {
             Ok(true) => {
                 failures = 0;
-                poll
+                let since = |t: Option<std::time::Instant>| t.map_or(StdDuration::ZERO, |t| t.elapsed());
+                if signal.is_watched() && mode == Notifications::Streaming {
+                    // Events wake the worker; the timer is the safety net.
+                    let mut w = watch
+                        .safety_sync
+                        .saturating_sub(since(synced))
+                        .min(watch.safety_reconcile.saturating_sub(since(reconciled)));
+                    if pending_calendar {
+                        w = w.min(watch.reconcile_gap.saturating_sub(since(reconciled)));
+                    }
+                    w.max(StdDuration::from_millis(10))
+                } else {
+                    // Jitter spreads the polls of many mailboxes over the
+                    // interval.
+                    poll.mul_f64(rand::rng().random_range(0.8..1.2))
+                }
             }
             // The lease went elsewhere: this worker's job is over.
             Ok(false) | Err(crate::sync::SyncError::LeaseLost) => break,
@@ -277,16 +397,23 @@ async fn mailbox_loop<E: Exchange>(
                     .await;
                 // Retry sooner than the next poll, backing off on repeated
                 // failures up to a minute.
-                StdDuration::from_secs(2u64.saturating_pow(failures.min(6)).min(60)).min(poll)
+                StdDuration::from_secs(2u64.saturating_pow(failures.min(6)).min(60))
+                    .min(poll)
+                    .mul_f64(rand::rng().random_range(0.8..1.2))
             }
         };
-        // Jitter spreads the polls of many mailboxes over the interval.
-        let jitter = rand::rng().random_range(0.8..1.2);
-        tokio::select! {
+        timer = tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep(wait.mul_f64(jitter)) => {}
-        }
+            _ = signal.notified() => false,
+            _ = tokio::time::sleep(wait) => true,
+        };
     }
+    if let Some((smtp, endpoint)) = smtp_endpoint
+        && let Ok(ex) = ctx.exchange(&endpoint)
+    {
+        pull.close(ex, &smtp).await;
+    }
+    signal.set_watched(false, &ctx.metrics);
 }
 
 /// How often check-in deadlines and overdue returns are looked at.

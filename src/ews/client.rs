@@ -118,6 +118,10 @@ pub struct CallOptions {
     pub anchor_mailbox: Option<String>,
     /// X-PreferServerAffinity: true.
     pub prefer_server_affinity: bool,
+    /// Replaces the client's timeout for this call: a GetStreamingEvents
+    /// response stays open for its ConnectionTimeout, far longer than an
+    /// ordinary call may take.
+    pub timeout: Option<Duration>,
 }
 
 /// Handshakes begun before a refused NTLM authentication is reported.
@@ -261,20 +265,18 @@ impl Client {
     async fn send<O: Operation>(&self, body: &[u8], opts: &CallOptions) -> Result<reqwest::Response, EwsError> {
         let headers = self.headers::<O>(opts)?;
         let resp = match &self.cfg.auth {
-            Auth::Ntlm(creds) => self.send_ntlm(creds, body, headers).await?,
-            Auth::Basic { user, password } => self
-                .http
-                .post(self.cfg.endpoint.clone())
+            Auth::Ntlm(creds) => self.send_ntlm(creds, body, headers, opts).await?,
+            Auth::Basic { user, password } => with_timeout(self.http.post(self.cfg.endpoint.clone()), opts)
                 .headers(headers)
                 .basic_auth(user, Some(password))
                 .body(body.to_vec())
                 .send()
                 .await
                 .map_err(transport)?,
-            Auth::Bearer(token) => self.send_bearer(token, body, headers).await?,
+            Auth::Bearer(token) => self.send_bearer(token, body, headers, opts).await?,
             Auth::OAuth2(oauth) => {
                 let token = self.oauth_token(oauth).await?;
-                let resp = self.send_bearer(&token, body, headers).await?;
+                let resp = self.send_bearer(&token, body, headers, opts).await?;
                 if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
                     // The token may have been revoked early: fetch a new one next time.
                     *self.token.lock().await = None;
@@ -399,9 +401,14 @@ impl Client {
         Ok(h)
     }
 
-    async fn send_bearer(&self, token: &str, body: &[u8], headers: HeaderMap) -> Result<reqwest::Response, EwsError> {
-        self.http
-            .post(self.cfg.endpoint.clone())
+    async fn send_bearer(
+        &self,
+        token: &str,
+        body: &[u8],
+        headers: HeaderMap,
+        opts: &CallOptions,
+    ) -> Result<reqwest::Response, EwsError> {
+        with_timeout(self.http.post(self.cfg.endpoint.clone()), opts)
             .headers(headers)
             .bearer_auth(token)
             .body(body.to_vec())
@@ -473,9 +480,10 @@ impl Client {
         creds: &NtlmCredentials,
         body: &[u8],
         headers: HeaderMap,
+        opts: &CallOptions,
     ) -> Result<reqwest::Response, EwsError> {
         let (conn, authenticated) = self.ntlm_connection()?;
-        let post = || conn.post(self.cfg.endpoint.clone()).headers(headers.clone());
+        let post = || with_timeout(conn.post(self.cfg.endpoint.clone()), opts).headers(headers.clone());
         if authenticated {
             let resp = post().body(body.to_vec()).send().await.map_err(transport)?;
             if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
@@ -546,6 +554,13 @@ impl Client {
         if idle.len() < self.cfg.max_concurrency {
             idle.push(conn);
         }
+    }
+}
+
+fn with_timeout(b: reqwest::RequestBuilder, opts: &CallOptions) -> reqwest::RequestBuilder {
+    match opts.timeout {
+        Some(t) => b.timeout(t),
+        None => b,
     }
 }
 

@@ -1,19 +1,31 @@
 //! The [`Exchange`] port over EWS: one [`Client`] per Exchange endpoint,
 //! acting as each resource mailbox through impersonation.
 
-use super::{CalendarEntry, ChangePage, Exchange, ExchangeError, FolderChange, MeetingMessage, ReplyKind};
+use super::{
+    CalendarEntry, ChangePage, EventBatch, Exchange, ExchangeError, FolderChange, FolderEvent, MeetingMessage,
+    Notifications, ReplyKind, Subscription,
+};
 use crate::ews::client::{CallOptions, Client};
 use crate::ews::item::{BaseShape, Shape};
 use crate::ews::ops::create_item::{CreateItem, ResponseObjectKind};
 use crate::ews::ops::delete_item::{DeleteItem, DeleteType};
 use crate::ews::ops::find_item::{CalendarView, FindItem};
+use crate::ews::ops::get_events::GetEvents;
+use crate::ews::ops::get_folder::GetFolder;
 use crate::ews::ops::get_item::{GetItem, ItemRef};
+use crate::ews::ops::get_streaming_events::GetStreamingEvents;
+use crate::ews::ops::notification::{EventTarget, EventType, Notification};
+use crate::ews::ops::subscribe::{Subscribe, SubscriptionKind};
 use crate::ews::ops::sync_folder_items::{Change, MAX_CHANGES_LIMIT, SyncFolderItems};
+use crate::ews::ops::unsubscribe::Unsubscribe;
+use crate::ews::soap::Operation as _;
 use crate::ews::types::{DistinguishedFolder, FolderRef, ItemId};
 use crate::ews::{EwsError, ResponseCode, soap::Impersonation};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
 
 /// EWS for one endpoint.
 #[derive(Clone)]
@@ -25,6 +37,9 @@ pub struct EwsExchange {
     /// The zone of meetings that name none.
     default_tz: Tz,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Inbox and Calendar folder ids by mailbox (lower case), to tell
+    /// notification events apart; folder ids never change.
+    folder_ids: Arc<Mutex<HashMap<String, (String, String)>>>,
 }
 
 impl EwsExchange {
@@ -34,6 +49,7 @@ impl EwsExchange {
             impersonation,
             default_tz,
             metrics: None,
+            folder_ids: Arc::default(),
         }
     }
 
@@ -62,6 +78,62 @@ impl EwsExchange {
         &self.client
     }
 
+    /// Options for a call on `mailbox` routed to `anchor`'s server, asking
+    /// for the affinity cookie Exchange returns for grouped subscriptions.
+    fn grouped_opts(&self, mailbox: &str, anchor: Option<&str>) -> CallOptions {
+        match anchor {
+            None => self.opts(mailbox),
+            Some(a) => CallOptions {
+                anchor_mailbox: Some(a.to_owned()),
+                prefer_server_affinity: true,
+                ..self.opts(mailbox)
+            },
+        }
+    }
+
+    fn count(&self, operation: &str, result: Result<(), &EwsError>) {
+        if let Some(m) = &self.metrics {
+            let outcome = match result {
+                Ok(()) => "ok",
+                Err(e) if e.back_off().is_some() => "busy",
+                Err(e) if e.is_transient() => "transient",
+                Err(_) => "error",
+            };
+            m.ews_call(operation, outcome);
+        }
+    }
+
+    /// The ids of the mailbox's Inbox and Calendar, asked once and kept.
+    async fn watched_folders(&self, mailbox: &str, anchor: Option<&str>) -> Result<(String, String), ExchangeError> {
+        let key = mailbox.to_lowercase();
+        if let Some(ids) = self.folder_ids.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(ids.clone());
+        }
+        let op = GetFolder {
+            folder_shape: Shape::new(BaseShape::IdOnly),
+            folder_ids: vec![
+                self.folder(mailbox, DistinguishedFolder::Inbox),
+                self.folder(mailbox, DistinguishedFolder::Calendar),
+            ],
+        };
+        let opts = self.grouped_opts(mailbox, anchor);
+        let result = self.client.call(&op, &opts).await;
+        self.count(GetFolder::NAME, result.as_ref().map(|_| ()));
+        let mut ids = Vec::new();
+        for m in result.map_err(map_err)?.0.messages {
+            let folders = m.into_result().map_err(map_err)?;
+            ids.extend(folders.folders.into_iter().filter_map(|f| f.folder_id.map(|i| i.id)));
+        }
+        let [inbox, calendar] = <[String; 2]>::try_from(ids)
+            .map_err(|_| ExchangeError::Permanent("GetFolder did not return the Inbox and the Calendar".into()))?;
+        let mut cache = self.folder_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= 100_000 {
+            cache.clear();
+        }
+        cache.insert(key, (inbox.clone(), calendar.clone()));
+        Ok((inbox, calendar))
+    }
+
     fn opts(&self, mailbox: &str) -> CallOptions {
         CallOptions {
             impersonation: self
@@ -88,6 +160,15 @@ fn map_err(e: EwsError) -> ExchangeError {
         Some(ResponseCode::ErrorInvalidSyncStateData) => {
             return ExchangeError::InvalidSyncState;
         }
+        Some(
+            ResponseCode::ErrorSubscriptionNotFound
+            | ResponseCode::ErrorInvalidSubscription
+            | ResponseCode::ErrorExpiredSubscription
+            | ResponseCode::ErrorInvalidWatermark
+            | ResponseCode::ErrorInvalidPullSubscriptionId
+            | ResponseCode::ErrorSubscriptionUnsubscribed
+            | ResponseCode::ErrorMissedNotificationEvents,
+        ) => return ExchangeError::SubscriptionLost,
         Some(ResponseCode::ErrorItemNotFound) => return ExchangeError::ItemNotFound,
         Some(ResponseCode::ErrorServerBusy) => return ExchangeError::Busy { back_off: e.back_off() },
         _ => {}
@@ -237,5 +318,175 @@ impl Exchange for EwsExchange {
                 })
             })
             .collect())
+    }
+
+    fn notifications(&self) -> Notifications {
+        if self.client.config().version.has_streaming() {
+            Notifications::Streaming
+        } else {
+            Notifications::Pull
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        mailbox: &str,
+        streaming: bool,
+        anchor: Option<&str>,
+    ) -> Result<Subscription, ExchangeError> {
+        let (inbox_folder, calendar_folder) = self.watched_folders(mailbox, anchor).await?;
+        let op = Subscribe {
+            kind: if streaming {
+                SubscriptionKind::Streaming
+            } else {
+                SubscriptionKind::Pull {
+                    timeout_minutes: PULL_TIMEOUT_MINUTES,
+                }
+            },
+            folder_ids: vec![
+                self.folder(mailbox, DistinguishedFolder::Inbox),
+                self.folder(mailbox, DistinguishedFolder::Calendar),
+            ],
+            event_types: vec![
+                EventType::NewMail,
+                EventType::Created,
+                EventType::Modified,
+                EventType::Deleted,
+                EventType::Moved,
+            ],
+            watermark: None,
+        };
+        let opts = self.grouped_opts(mailbox, anchor);
+        let result = self.client.call(&op, &opts).await;
+        self.count(Subscribe::NAME, result.as_ref().map(|_| ()));
+        let sub = result.and_then(|r| r.into_single()).map_err(map_err)?;
+        Ok(Subscription {
+            id: sub.subscription_id,
+            watermark: sub.watermark,
+            inbox_folder,
+            calendar_folder,
+        })
+    }
+
+    async fn pull_events(&self, mailbox: &str, subscription: &mut Subscription) -> Result<EventBatch, ExchangeError> {
+        let Some(watermark) = subscription.watermark.clone() else {
+            return Err(ExchangeError::SubscriptionLost);
+        };
+        let op = GetEvents {
+            subscription_id: subscription.id.clone(),
+            watermark,
+        };
+        let n = self
+            .call(mailbox, &op)
+            .await
+            .and_then(|r| r.into_single())
+            .map_err(map_err)?
+            .notification;
+        let mut batch = EventBatch {
+            more: n.more_events.unwrap_or(false),
+            ..EventBatch::default()
+        };
+        // The last watermark is where the next read starts.
+        if let Some(w) = n.events.iter().rev().find_map(|e| e.watermark.clone()) {
+            subscription.watermark = Some(w);
+        }
+        batch.events = folder_events(&n);
+        Ok(batch)
+    }
+
+    async fn unsubscribe(
+        &self,
+        mailbox: &str,
+        subscription_id: &str,
+        anchor: Option<&str>,
+    ) -> Result<(), ExchangeError> {
+        let op = Unsubscribe {
+            subscription_id: subscription_id.to_owned(),
+        };
+        let opts = self.grouped_opts(mailbox, anchor);
+        let result = self.client.call(&op, &opts).await;
+        self.count(Unsubscribe::NAME, result.as_ref().map(|_| ()));
+        match result.and_then(|r| r.into_single()).map_err(map_err) {
+            Ok(()) | Err(ExchangeError::SubscriptionLost) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    type Stream = EwsEventStream;
+
+    async fn open_stream(
+        &self,
+        anchor: &str,
+        subscription_ids: &[String],
+        minutes: u32,
+    ) -> Result<EwsEventStream, ExchangeError> {
+        let op = GetStreamingEvents {
+            subscription_ids: subscription_ids.to_vec(),
+            connection_timeout_minutes: minutes.clamp(1, 30),
+        };
+        // The connection is routed like the subscriptions were (same anchor,
+        // the server's affinity cookie), and may stay open its whole
+        // ConnectionTimeout plus a margin.
+        let opts = CallOptions {
+            impersonation: None,
+            anchor_mailbox: Some(anchor.to_owned()),
+            prefer_server_affinity: true,
+            timeout: Some(StdDuration::from_secs(u64::from(minutes.clamp(1, 30)) * 60 + 60)),
+            ..CallOptions::default()
+        };
+        let result = self.client.open_stream(&op, &opts).await;
+        self.count(GetStreamingEvents::NAME, result.as_ref().map(|_| ()));
+        Ok(EwsEventStream {
+            inner: result.map_err(map_err)?,
+        })
+    }
+}
+
+/// Pull subscriptions expire after this many minutes without a read; resa
+/// reads far more often, so only a stopped daemon lets one expire.
+const PULL_TIMEOUT_MINUTES: u32 = 1440;
+
+/// The events of a notification that name a parent folder.
+fn folder_events(n: &Notification) -> Vec<FolderEvent> {
+    n.events
+        .iter()
+        .filter(|e| e.kind != EventType::Status)
+        .filter_map(|e| {
+            // A moved item counts for the folder it left too.
+            let parent = e.parent_folder_id.as_ref().or(match &e.target {
+                Some(EventTarget::Folder(f)) => Some(f),
+                _ => None,
+            })?;
+            Some(FolderEvent {
+                subscription_id: n.subscription_id.clone(),
+                folder_id: parent.id.clone(),
+            })
+        })
+        .chain(n.events.iter().filter_map(|e| {
+            e.old_parent_folder_id.as_ref().map(|p| FolderEvent {
+                subscription_id: n.subscription_id.clone(),
+                folder_id: p.id.clone(),
+            })
+        }))
+        .collect()
+}
+
+/// An open GetStreamingEvents response.
+pub struct EwsEventStream {
+    inner: crate::ews::client::EventStream,
+}
+
+impl super::EventStream for EwsEventStream {
+    async fn next(&mut self) -> Option<Result<EventBatch, ExchangeError>> {
+        let envelope = self.inner.next().await?;
+        Some(envelope.map_err(map_err).map(|m| EventBatch {
+            events: m.notifications.iter().flat_map(folder_events).collect(),
+            lost: m.error_subscription_ids.clone(),
+            more: false,
+            closed: matches!(
+                m.connection_status,
+                Some(crate::ews::ops::get_streaming_events::ConnectionStatus::Closed)
+            ),
+        }))
     }
 }

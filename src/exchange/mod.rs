@@ -98,11 +98,96 @@ pub struct NewMeeting {
     pub tentative: bool,
 }
 
+/// How an endpoint tells resa that something changed in a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notifications {
+    /// Streaming subscriptions, many mailboxes per connection (Exchange
+    /// 2010 SP1 and later).
+    Streaming,
+    /// Pull subscriptions read with one call per mailbox (Exchange 2007 SP1).
+    Pull,
+    /// None: the mailbox is polled.
+    None,
+}
+
+/// The folders resa watches in a resource mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchedFolder {
+    /// Meeting messages arrive here.
+    Inbox,
+    /// Direct edits of the resource's calendar show here (reconciliation).
+    Calendar,
+}
+
+/// A subscription to a mailbox's Inbox and Calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    /// Pull subscriptions only: where the next read starts.
+    pub watermark: Option<String>,
+    /// The folders' ids, to tell events apart.
+    pub inbox_folder: String,
+    pub calendar_folder: String,
+}
+
+impl Subscription {
+    /// Which watched folder a folder id is.
+    pub fn folder(&self, folder_id: &str) -> Option<WatchedFolder> {
+        if folder_id == self.inbox_folder {
+            Some(WatchedFolder::Inbox)
+        } else if folder_id == self.calendar_folder {
+            Some(WatchedFolder::Calendar)
+        } else {
+            None
+        }
+    }
+}
+
+/// An event, reduced to what resa acts on: something changed in a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderEvent {
+    pub subscription_id: String,
+    /// The parent folder's id of the item (or folder) the event is about.
+    pub folder_id: String,
+}
+
+/// What one read of a pull subscription or one envelope of a stream holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventBatch {
+    pub events: Vec<FolderEvent>,
+    /// Subscriptions the server no longer knows: rebuild them.
+    pub lost: Vec<String>,
+    /// Pull: more events wait, read again at once.
+    pub more: bool,
+    /// Stream: the server ended the connection normally; open a new one.
+    pub closed: bool,
+}
+
+/// An open streaming connection.
+pub trait EventStream: Send {
+    /// The next batch; `None` when the connection ended without saying so
+    /// (dropped).
+    fn next(&mut self) -> impl Future<Output = Option<Result<EventBatch, ExchangeError>>> + Send;
+}
+
+/// A stream type for ports that have no streaming notifications.
+pub struct NoStream;
+
+impl EventStream for NoStream {
+    async fn next(&mut self) -> Option<Result<EventBatch, ExchangeError>> {
+        None
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
     /// The stored sync state is no longer valid: resync from scratch.
     #[error("sync state no longer valid")]
     InvalidSyncState,
+    /// The subscription is gone (server restart, expired, watermark too
+    /// old): subscribe again and read the mailbox from its SyncState.
+    #[error("subscription lost")]
+    SubscriptionLost,
     /// The item is gone (already answered, deleted by someone).
     #[error("item not found")]
     ItemNotFound,
@@ -169,4 +254,54 @@ pub trait Exchange: Send + Sync + 'static {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<CalendarEntry>, ExchangeError>> + Send;
+
+    /// How this endpoint reports changes.
+    fn notifications(&self) -> Notifications {
+        Notifications::None
+    }
+
+    /// Subscribes to the mailbox's Inbox and Calendar, streaming or pull.
+    /// `anchor` names the mailbox whose server hosts a group of streaming
+    /// subscriptions (affinity), so that one connection can carry them all.
+    fn subscribe(
+        &self,
+        mailbox: &str,
+        streaming: bool,
+        anchor: Option<&str>,
+    ) -> impl Future<Output = Result<Subscription, ExchangeError>> + Send {
+        let _ = (mailbox, streaming, anchor);
+        async { Err(ExchangeError::Permanent("no notifications on this endpoint".into())) }
+    }
+
+    /// Reads a pull subscription's events and moves its watermark.
+    fn pull_events(
+        &self,
+        mailbox: &str,
+        subscription: &mut Subscription,
+    ) -> impl Future<Output = Result<EventBatch, ExchangeError>> + Send {
+        let _ = (mailbox, subscription);
+        async { Err(ExchangeError::Permanent("no notifications on this endpoint".into())) }
+    }
+
+    /// Ends a subscription (best effort: a lost one is already ended).
+    fn unsubscribe(
+        &self,
+        mailbox: &str,
+        subscription_id: &str,
+        anchor: Option<&str>,
+    ) -> impl Future<Output = Result<(), ExchangeError>> + Send {
+        let _ = (mailbox, subscription_id, anchor);
+        async { Ok(()) }
+    }
+
+    type Stream: EventStream;
+
+    /// Opens one streaming connection for subscriptions made with the same
+    /// `anchor`, kept open by the server for `minutes` (1 to 30).
+    fn open_stream(
+        &self,
+        anchor: &str,
+        subscription_ids: &[String],
+        minutes: u32,
+    ) -> impl Future<Output = Result<Self::Stream, ExchangeError>> + Send;
 }

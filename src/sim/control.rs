@@ -68,6 +68,20 @@ pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         (&Method::POST, ["message"]) => message(shared, &body),
         (&Method::GET, ["faults"]) => Ok((StatusCode::OK, faults_json(shared))),
         (&Method::POST, ["faults"]) => set_faults(shared, &body),
+        (&Method::GET, ["calls"]) => Ok((StatusCode::OK, calls_json(shared))),
+        (&Method::DELETE, ["calls"]) => {
+            shared.calls.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            Ok((StatusCode::OK, calls_json(shared)))
+        }
+        (&Method::GET, ["subscriptions"]) => Ok((StatusCode::OK, subscriptions_json(shared))),
+        (&Method::POST, ["streams", "drop"]) => {
+            shared.drop_streams();
+            Ok((StatusCode::OK, subscriptions_json(shared)))
+        }
+        (&Method::POST, ["restart"]) => {
+            shared.restart();
+            Ok((StatusCode::OK, subscriptions_json(shared)))
+        }
         (&Method::DELETE, ["faults"]) => {
             shared.faults.lock().unwrap_or_else(|e| e.into_inner()).rules.clear();
             Ok((StatusCode::OK, faults_json(shared)))
@@ -376,6 +390,31 @@ fn message(shared: &Shared, body: &Bytes) -> Answer {
     let now = shared.clock.now();
     shared.mutate(|w| w.send_message(&m.from, &m.to, &m.subject, &m.body, now))?;
     Ok((StatusCode::OK, json!({})))
+}
+
+/// EWS requests received, by operation.
+fn calls_json(shared: &Shared) -> Value {
+    let calls = shared.calls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    json!({ "total": calls.values().sum::<u64>(), "calls": calls })
+}
+
+/// Live subscriptions and open streaming connections.
+fn subscriptions_json(shared: &Shared) -> Value {
+    let subs: Vec<Value> = shared
+        .subscriptions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .subs
+        .iter()
+        .map(|(id, s)| json!({ "id": id, "mailbox": s.smtp, "streaming": s.streaming, "backend": s.backend }))
+        .collect();
+    let streams: Vec<Value> = shared
+        .streams
+        .list()
+        .into_iter()
+        .map(|(anchor, n)| json!({ "anchor": anchor, "subscriptions": n }))
+        .collect();
+    json!({ "subscriptions": subs, "streams": streams })
 }
 
 fn faults_json(shared: &Shared) -> Value {

@@ -43,9 +43,36 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Close the connection halfway through the body.
     pub reset: bool,
-    /// A streaming response: chunks sent as they come, `body` unused.
-    pub stream: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// A streaming response: chunks sent as they come, `body` unused; an
+    /// error cuts the connection.
+    pub stream: Option<tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>>,
+    /// A `Set-Cookie` header value (the affinity cookie of a grouped
+    /// subscription).
+    pub set_cookie: Option<String>,
 }
+
+/// The routing headers of a request, as Exchange's front end reads them.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// X-AnchorMailbox.
+    pub anchor: Option<String>,
+    /// X-PreferServerAffinity: true.
+    pub prefer_affinity: bool,
+    /// The X-BackEndOverrideCookie value the request carried.
+    pub backend_cookie: Option<String>,
+}
+
+/// The name of Exchange's affinity cookie.
+pub const AFFINITY_COOKIE: &str = "X-BackEndOverrideCookie";
+
+/// The back end a grouped subscription's anchor lives on, as the cookie
+/// value names it.
+fn backend_of(anchor: &str) -> String {
+    format!("SIMBE01~{}", anchor.to_lowercase())
+}
+
+/// GetStreamingEvents takes at most this many subscriptions.
+pub const MAX_STREAM_SUBSCRIPTIONS: usize = 200;
 
 impl Reply {
     fn ok(body: Vec<u8>) -> Self {
@@ -54,6 +81,7 @@ impl Reply {
             body,
             reset: false,
             stream: None,
+            set_cookie: None,
         }
     }
 }
@@ -135,6 +163,7 @@ impl FaultSpec {
                 body,
                 reset: false,
                 stream: None,
+                set_cookie: None,
             },
             Err(_) => bare(500),
         }
@@ -147,6 +176,7 @@ fn bare(status: u16) -> Reply {
         body: Vec::new(),
         reset: false,
         stream: None,
+        set_cookie: None,
     }
 }
 
@@ -161,10 +191,11 @@ struct Ctx<'a> {
     time_zone_context: Option<String>,
     shared: &'a Shared,
     principal: &'a Principal,
+    hints: &'a Hints,
 }
 
 /// Answers one EWS POST body from an authenticated principal.
-pub async fn handle(shared: &std::sync::Arc<Shared>, principal: &Principal, body: &[u8]) -> Reply {
+pub async fn handle(shared: &std::sync::Arc<Shared>, principal: &Principal, hints: &Hints, body: &[u8]) -> Reply {
     let env = match soap::read_envelope(body, MAX_REQUEST_BYTES) {
         Ok(e) => e,
         Err(e) => return FaultSpec::schema(e.to_string()).reply(),
@@ -225,6 +256,7 @@ pub async fn handle(shared: &std::sync::Arc<Shared>, principal: &Principal, body
         }
     };
     let operation = env.payload.name.clone();
+    shared.count_call(&operation);
     let now = shared.clock.now();
     let fired = shared
         .faults
@@ -258,6 +290,7 @@ pub async fn handle(shared: &std::sync::Arc<Shared>, principal: &Principal, body
         time_zone_context: header.time_zone_context.clone(),
         shared,
         principal,
+        hints,
     };
     if operation == "GetStreamingEvents" {
         return match get_streaming_events(&ctx, shared, &env.payload) {
@@ -268,7 +301,17 @@ pub async fn handle(shared: &std::sync::Arc<Shared>, principal: &Principal, body
     }
     let result = dispatch(&ctx, &env.payload, bad_sync_state);
     let mut reply = match result {
-        Ok(body) => Reply::ok(body),
+        Ok(body) => {
+            let mut r = Reply::ok(body);
+            // A grouped subscription learns which back end holds it.
+            if operation == "Subscribe" && hints.prefer_affinity {
+                r.set_cookie = hints
+                    .anchor
+                    .as_deref()
+                    .map(|a| format!("{AFFINITY_COOKIE}={}; path=/; HttpOnly", backend_of(a)));
+            }
+            r
+        }
         Err(Failure::Fault(spec)) => spec.reply(),
         Err(Failure::Sim(e)) => {
             tracing::warn!(sim.operation = %operation, error = %e, "sim.ews_internal_error");
@@ -1196,6 +1239,9 @@ fn subscribe(ctx: &Ctx<'_>, payload: &Element) -> Result<Vec<u8>, Failure> {
                 event_types,
                 seqs,
                 streaming,
+                backend: (streaming && ctx.hints.prefer_affinity)
+                    .then(|| ctx.hints.anchor.as_deref().map(backend_of))
+                    .flatten(),
             });
         Ok((id, watermark))
     })();
@@ -1330,7 +1376,35 @@ fn get_streaming_events(ctx: &Ctx<'_>, shared: &std::sync::Arc<Shared>, payload:
             "GetStreamingEvents needs subscription ids and a ConnectionTimeout of 1 to 30 minutes.",
         )));
     }
+    if ids.len() > MAX_STREAM_SUBSCRIPTIONS {
+        return Err(Failure::Fault(FaultSpec::new(
+            ResponseCode::ErrorInvalidRequest,
+            format!("A connection carries at most {MAX_STREAM_SUBSCRIPTIONS} subscriptions."),
+        )));
+    }
     for id in &ids {
+        // A grouped subscription lives on its anchor's back end: the
+        // connection must be routed there, by the anchor and the cookie.
+        let misrouted = own_subscription(ctx, id, true).ok().and_then(|sub| {
+            let backend = sub.backend?;
+            let routed = ctx.hints.anchor.as_deref().map(backend_of).as_ref() == Some(&backend)
+                && ctx.hints.backend_cookie.as_ref() == Some(&backend);
+            (!routed).then_some(backend)
+        });
+        if let Some(backend) = misrouted {
+            let body = messages_payload(
+                ctx,
+                "m:GetStreamingEventsResponse",
+                "m:GetStreamingEventsResponseMessage",
+                vec![Err((
+                    ResponseCode::ErrorProxiedSubscriptionCallFailure,
+                    format!(
+                        "The subscription {id} lives on {backend}: send X-AnchorMailbox and the X-BackEndOverrideCookie of its Subscribe."
+                    ),
+                ))],
+            )?;
+            return Ok(Reply::ok(body));
+        }
         if let Err((code, text)) = own_subscription(ctx, id, true) {
             let body = messages_payload(
                 ctx,
@@ -1345,10 +1419,15 @@ fn get_streaming_events(ctx: &Ctx<'_>, shared: &std::sync::Arc<Shared>, payload:
     let shared = shared.clone();
     let version = ctx.version;
     let minute = shared.minute;
+    let anchor = ctx.hints.anchor.clone();
+    let streams = shared.streams.clone();
+    let stream_id = streams.open(anchor, ids.len());
     tokio::spawn(async move {
         let info = server_version_info(shared.version);
         let mut changes = shared.changes.subscribe();
         let mut stop = shared.stop.clone();
+        let mut drops = shared.drops.subscribe();
+        let _open = streams.guard(stream_id);
         let end = tokio::time::sleep(super::notify::minutes(minute, timeout));
         tokio::pin!(end);
         // Exchange keeps an idle stream alive with empty OK envelopes.
@@ -1370,22 +1449,29 @@ fn get_streaming_events(ctx: &Ctx<'_>, shared: &std::sync::Arc<Shared>, payload:
                 let Ok(chunk) = super::notify::streaming_envelope(version, &info, &notes, "OK") else {
                     break;
                 };
-                if tx.send(chunk).await.is_err() {
+                if tx.send(Ok(chunk)).await.is_err() {
                     break;
                 }
             }
             tokio::select! {
                 _ = &mut end => {
                     if let Ok(chunk) = super::notify::streaming_envelope(version, &info, &[], "Closed") {
-                        let _ = tx.send(chunk).await;
+                        let _ = tx.send(Ok(chunk)).await;
                     }
                     break;
                 }
                 _ = stop.changed() => break,
+                // An injected drop cuts the connection mid-response.
+                _ = drops.changed() => {
+                    let _ = tx
+                        .send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected drop")))
+                        .await;
+                    break;
+                }
                 r = changes.changed() => if r.is_err() { break },
                 _ = tokio::time::sleep(heartbeat) => {
                     let Ok(chunk) = super::notify::streaming_envelope(version, &info, &[], "OK") else { break };
-                    if tx.send(chunk).await.is_err() {
+                    if tx.send(Ok(chunk)).await.is_err() {
                         break;
                     }
                 }
@@ -1397,5 +1483,6 @@ fn get_streaming_events(ctx: &Ctx<'_>, shared: &std::sync::Arc<Shared>, payload:
         body: Vec::new(),
         reset: false,
         stream: Some(rx),
+        set_cookie: None,
     })
 }

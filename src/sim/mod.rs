@@ -100,6 +100,11 @@ pub struct Shared {
     /// Turns true at shutdown.
     pub stop: tokio::sync::watch::Receiver<bool>,
     pub minute: std::time::Duration,
+    /// Bumped to cut every open streaming connection (an injected drop).
+    pub drops: tokio::sync::watch::Sender<u64>,
+    pub streams: Arc<notify::OpenStreams>,
+    /// EWS requests received, by operation (what resa costs Exchange).
+    pub calls: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Shared {
@@ -114,6 +119,32 @@ impl Shared {
         drop(world);
         self.changes.send_modify(|n| *n += 1);
         Ok(out)
+    }
+
+    pub fn count_call(&self, operation: &str) {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(operation.to_owned())
+            .or_insert(0) += 1;
+    }
+
+    /// Cuts every open streaming connection, as a network failure would.
+    pub fn drop_streams(&self) {
+        self.drops.send_modify(|n| *n += 1);
+    }
+
+    /// What a server restart does to notifications: every subscription is
+    /// forgotten and every streaming connection cut. Mailboxes and their
+    /// SyncStates survive, as they do in Exchange's database.
+    pub fn restart(&self) {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .subs
+            .clear();
+        self.drop_streams();
     }
 
     pub fn read<T>(&self, f: impl FnOnce(&World) -> T) -> T {
@@ -168,6 +199,9 @@ impl Simulator {
             changes: tokio::sync::watch::channel(0).0,
             stop: stopped.clone(),
             minute: opts.minute,
+            drops: tokio::sync::watch::channel(0).0,
+            streams: Arc::default(),
+            calls: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind(&opts.listen).await?;
         let addr = listener.local_addr()?;

@@ -35,6 +35,9 @@ pub struct Subscription {
     /// Per folder, the change counter reported so far.
     pub seqs: BTreeMap<FolderKind, u64>,
     pub streaming: bool,
+    /// The back end of a grouped streaming subscription (made with
+    /// X-PreferServerAffinity): connections must be routed there.
+    pub backend: Option<String>,
 }
 
 /// Every live subscription, by id.
@@ -50,6 +53,58 @@ impl Subscriptions {
         let id = base64::engine::general_purpose::STANDARD.encode(format!("SUB.{}.{}", self.next, sub.smtp));
         self.subs.insert(id.clone(), sub);
         id
+    }
+}
+
+/// The open streaming connections, for the control API and injected drops.
+#[derive(Debug, Default)]
+pub struct OpenStreams {
+    open: std::sync::Mutex<BTreeMap<u64, (Option<String>, usize)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+/// Removes its connection from [`OpenStreams`] when the connection ends.
+pub struct StreamGuard {
+    streams: std::sync::Arc<OpenStreams>,
+    id: u64,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.streams
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+impl OpenStreams {
+    /// Records a connection: its anchor and how many subscriptions it carries.
+    pub fn open(&self, anchor: Option<String>, subscriptions: usize) -> u64 {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (anchor, subscriptions));
+        id
+    }
+
+    pub fn guard(self: &std::sync::Arc<Self>, id: u64) -> StreamGuard {
+        StreamGuard {
+            streams: self.clone(),
+            id,
+        }
+    }
+
+    /// `(anchor, subscriptions)` of each open connection.
+    pub fn list(&self) -> Vec<(Option<String>, usize)> {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 }
 

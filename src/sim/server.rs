@@ -87,12 +87,45 @@ async fn route(shared: &Arc<Shared>, conn: &Mutex<ConnState>, req: Request<Incom
             return *resp;
         }
     };
+    let hints = hints(&req);
     let body = match read_body(req).await {
         Ok(b) => b,
         Err(status) => return full(status, None, Vec::new()),
     };
-    let reply = super::ews::handle(shared, &principal, &body).await;
+    let reply = super::ews::handle(shared, &principal, &hints, &body).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    respond(status, reply)
+}
+
+/// The routing headers Exchange's front end reads.
+fn hints(req: &Request<Incoming>) -> super::ews::Hints {
+    let h = req.headers();
+    let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let backend_cookie = h
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| k.eq_ignore_ascii_case(super::ews::AFFINITY_COOKIE))
+        .map(|(_, v)| v.to_owned());
+    super::ews::Hints {
+        anchor: text("X-AnchorMailbox"),
+        prefer_affinity: text("X-PreferServerAffinity").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        backend_cookie,
+    }
+}
+
+fn respond(status: StatusCode, reply: super::ews::Reply) -> Response<Body> {
+    let cookie = reply.set_cookie.as_deref().and_then(|c| HeaderValue::from_str(c).ok());
+    let mut r = respond_body(status, reply);
+    if let Some(c) = cookie {
+        r.headers_mut().append(hyper::header::SET_COOKIE, c);
+    }
+    r
+}
+
+fn respond_body(status: StatusCode, reply: super::ews::Reply) -> Response<Body> {
     if let Some(rx) = reply.stream {
         let mut r = Response::new(ChannelBody(rx).boxed());
         r.headers_mut()
@@ -125,8 +158,8 @@ fn cut(status: StatusCode, body: Vec<u8>) -> Response<Body> {
 }
 
 /// A body fed chunk by chunk (streaming notifications); it ends when the
-/// sender does.
-struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+/// sender does, and an error cuts the connection.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
@@ -136,7 +169,7 @@ impl hyper::body::Body for ChannelBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b))))
+        self.0.poll_recv(cx).map(|c| c.map(|b| b.map(Frame::data)))
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod outbox;
 pub mod reconcile;
+pub mod watch;
 
 use crate::clock::SharedClock;
 use crate::exchange::{Exchange, ExchangeError, FolderChange, MeetingMessage, MessageKind};
@@ -60,7 +61,7 @@ pub struct PassReport {
 }
 
 impl<E: Exchange> SyncContext<E> {
-    fn exchange(&self, endpoint: &str) -> Result<&E, SyncError> {
+    pub(crate) fn exchange(&self, endpoint: &str) -> Result<&E, SyncError> {
         self.exchanges
             .get(endpoint)
             .ok_or_else(|| SyncError::UnknownEndpoint(endpoint.to_owned()))

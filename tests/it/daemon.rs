@@ -16,6 +16,7 @@ use resa::sim::{SimHandle, SimOptions, Simulator};
 use resa::store::Store;
 use resa::store::directory::SyncBatch;
 use resa::sync::SyncContext;
+use resa::sync::watch::WatchPacing;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,9 +54,31 @@ pub(crate) struct Rig {
     pub clock: ManualClock,
 }
 
+/// A simulated minute in these tests (streaming connections last 30 of
+/// them): short, so connections are reopened many times per test.
+pub(crate) const SIM_MINUTE: Duration = Duration::from_millis(100);
+
+/// Change detection paced for tests: subscriptions on, and safety timers
+/// long enough that only notifications can explain a quick answer.
+pub(crate) fn test_watch() -> WatchPacing {
+    WatchPacing {
+        safety_sync: Duration::from_secs(3600),
+        safety_reconcile: Duration::from_secs(3600),
+        reconcile_gap: Duration::from_millis(100),
+        retry: Duration::from_millis(50),
+        retry_max: Duration::from_millis(500),
+        ..WatchPacing::default()
+    }
+}
+
 pub(crate) async fn rig(version: ServerVersion) -> Rig {
+    rig_with(version, SIM_MINUTE).await
+}
+
+pub(crate) async fn rig_with(version: ServerVersion, minute: Duration) -> Rig {
     let clock = ManualClock::new(monday());
     let mut opts = SimOptions::new("127.0.0.1:0", seed(), version);
+    opts.minute = minute;
     // Exchange and resa share the test's clock, so an outage window can be
     // crossed without waiting for it.
     opts.clock = Arc::new(clock.clone());
@@ -99,7 +122,8 @@ impl Rig {
             password: "S3rvice!".into(),
             workstation: "RESA".into(),
         });
-        let mut cfg = ClientConfig::new(url, ServerVersion::Exchange2010_SP2, auth);
+        // resa asks for the version the server runs.
+        let mut cfg = ClientConfig::new(url, self.sim.shared().version, auth);
         cfg.base_backoff = Duration::from_millis(50);
         cfg.max_backoff = Duration::from_millis(500);
         let client = Client::new(cfg, clock).expect("client");
@@ -107,23 +131,88 @@ impl Rig {
     }
 
     pub fn daemon(&self, store: &Store, instance: &str) -> Daemon {
+        self.daemon_with(store, instance, Duration::from_millis(200), test_watch())
+    }
+
+    /// A daemon polling every `poll` when no subscription works.
+    pub fn daemon_with(&self, store: &Store, instance: &str, poll: Duration, watch: WatchPacing) -> Daemon {
         let clock: SharedClock = Arc::new(self.clock.clone());
+        let metrics = Arc::new(Metrics::default());
         let ctx = SyncContext {
             store: store.clone(),
-            exchanges: HashMap::from([("sim".to_owned(), self.exchange(clock.clone()))]),
+            exchanges: HashMap::from([(
+                "sim".to_owned(),
+                self.exchange(clock.clone()).with_metrics(metrics.clone()),
+            )]),
             clock,
             instance: instance.into(),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
         };
-        Daemon::start(
+        Daemon::start_with(
             ctx,
             Pacing {
                 lease: chrono::Duration::seconds(3),
-                poll: Duration::from_millis(200),
+                poll,
                 outbox_idle: Duration::from_millis(100),
                 reconcile: Duration::from_millis(300),
             },
+            watch,
         )
+    }
+
+    /// Another room, in the simulator and in the store; returns its id.
+    pub async fn add_room(&self, smtp: &str, name: &str) -> Uuid {
+        self.control_status(
+            "/mailboxes",
+            json!({ "smtp": smtp, "name": name, "kind": "room" }),
+            reqwest::Method::POST,
+        )
+        .await;
+        let (site_id, resource_type_id): (Uuid, Uuid) =
+            sqlx::query_as("SELECT site_id, resource_type_id FROM resources WHERE id = $1")
+                .bind(self.room)
+                .fetch_one(self.db.pool())
+                .await
+                .expect("the first room");
+        self.db
+            .store()
+            .create_resource(&resa::store::catalogue::NewResource {
+                site_id,
+                resource_type_id,
+                name,
+                mailbox_smtp: smtp,
+                exchange_endpoint: "sim",
+                capacity: Some(8),
+            })
+            .await
+            .expect("room")
+            .id
+    }
+
+    /// A control call with any method; returns the JSON answer.
+    pub async fn control_status(&self, path: &str, body: Value, method: reqwest::Method) -> Value {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.sim.control_url()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("control API answers");
+        let status = r.status();
+        let v: Value = serde_json::from_slice(&r.bytes().await.expect("body")).unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    pub async fn control_get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.sim.control_url()))
+            .send()
+            .await
+            .expect("control API answers");
+        serde_json::from_slice(&r.bytes().await.expect("body")).expect("json")
     }
 
     pub async fn control(&self, path: &str, body: Value) -> Value {
@@ -437,5 +526,195 @@ async fn a_web_booking_is_created_in_the_resource_calendar_with_the_agent_invite
             .any(|i| i["kind"] == "MeetingRequest" && i["subject"] == "Réservée sur le site"),
         "the agent sees it in Outlook: {invited:?}"
     );
+    r.sim.shutdown().await;
+}
+
+/// Waits until the simulator holds `n` subscriptions, all carried by open
+/// streaming connections; returns `/_sim/subscriptions`.
+pub(crate) async fn wait_streams(r: &Rig, n: usize) -> Value {
+    let mut v = Value::Null;
+    for _ in 0..300 {
+        v = r.control_get("/subscriptions").await;
+        let carried: u64 = v["streams"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s["subscriptions"].as_u64()).sum())
+            .unwrap_or(0);
+        let live = v["subscriptions"].as_array().map_or(0, Vec::len);
+        if carried == n as u64 && live == n {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let calls = r.control_get("/calls").await;
+    panic!("expected {n} streamed subscriptions: {v}; calls so far: {calls}");
+}
+
+async fn invite_room(r: &Rig, room: &str, subject: &str, day: u32) {
+    r.control(
+        "/invite",
+        json!({
+            "as": ALICE, "subject": subject, "time_zone": "Europe/Paris",
+            "start": format!("2026-12-{day:02}T09:00:00"), "end": format!("2026-12-{day:02}T10:00:00"),
+            "resources": [room],
+        }),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_notification_wakes_the_worker_when_nothing_polls() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    // Polling once an hour: only a notification explains a quick answer.
+    let daemon = r.daemon_with(r.db.store(), "a", Duration::from_secs(3600), test_watch());
+    wait_streams(&r, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.invite(
+        ALICE,
+        "Réveil par notification",
+        "2026-12-14T09:00:00",
+        "2026-12-14T10:00:00",
+    )
+    .await;
+    let got = r.responses(ALICE, 1).await;
+    assert_eq!(response_of(&got, "Réveil par notification")["response"], "Accept");
+    let text = daemon.metrics.render();
+    assert!(text.contains("resa_mailboxes_watched 1"), "{text}");
+    assert!(text.contains("operation=\"GetStreamingEvents\""), "{text}");
+    daemon.shutdown().await;
+    // A clean stop ends its subscriptions.
+    let v = r.control_get("/subscriptions").await;
+    assert_eq!(v["subscriptions"].as_array().map(Vec::len), Some(0), "{v}");
+    r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_mailboxes_cost_less_than_one_ews_call_per_mailbox_hour() {
+    // A simulated hour lasts 1.2 s: the simulator's minute is 20 ms, and the
+    // daemon's default pacing is scaled the same way.
+    let hour = Duration::from_millis(1200);
+    let r = rig_with(ServerVersion::Exchange2010_SP2, hour / 60).await;
+    let mut rooms = 1;
+    for i in 0..9 {
+        r.add_room(&format!("salle.{i}@plainecommune.fr"), &format!("Salle {i}"))
+            .await;
+        rooms += 1;
+    }
+    let scale = |d: Duration| d.mul_f64(hour.as_secs_f64() / 3600.0);
+    let d = WatchPacing::default();
+    let watch = WatchPacing {
+        safety_sync: scale(d.safety_sync),
+        safety_reconcile: scale(d.safety_reconcile),
+        reconcile_gap: scale(d.reconcile_gap),
+        retry: Duration::from_millis(50),
+        retry_max: Duration::from_millis(500),
+        ..d
+    };
+    // Polling every five simulated minutes if streaming did not work.
+    let daemon = r.daemon_with(r.db.store(), "a", scale(Duration::from_secs(300)), watch);
+    wait_streams(&r, rooms).await;
+    // The first passes and the catch-up after subscribing are done.
+    tokio::time::sleep(hour / 2).await;
+    r.control_status("/calls", json!({}), reqwest::Method::DELETE).await;
+    let before = daemon.metrics.ews_calls_by_operation();
+    let hours = 6;
+    tokio::time::sleep(hour * hours).await;
+    let calls = r.control_get("/calls").await;
+    eprintln!("idle calls: {calls}");
+    let total = calls["total"].as_u64().expect("total");
+    let budget = u64::try_from(rooms).expect("rooms") * u64::from(hours);
+    assert!(
+        total <= budget,
+        "{total} EWS calls for {rooms} idle mailboxes over {hours} hours: {calls}"
+    );
+    // The connection was held (and reopened as the server closed it).
+    assert!(
+        calls["calls"]["GetStreamingEvents"].as_u64().unwrap_or(0) >= 4,
+        "{calls}"
+    );
+    // /metrics counts the same calls on resa's side.
+    let after = daemon.metrics.ews_calls_by_operation();
+    let ours: u64 = after
+        .iter()
+        .map(|(op, n)| n - before.get(op).copied().unwrap_or(0))
+        .sum();
+    assert!(ours <= budget + 1, "resa counted {ours}: {after:?}");
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_subscriptions_are_grouped_with_affinity_and_follow_the_leased_set() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    for i in 0..4 {
+        r.add_room(&format!("salle.{i}@plainecommune.fr"), &format!("Salle {i}"))
+            .await;
+    }
+    let watch = WatchPacing {
+        group_size: 2,
+        ..test_watch()
+    };
+    let daemon = r.daemon_with(r.db.store(), "a", Duration::from_secs(3600), watch);
+    let v = wait_streams(&r, 5).await;
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    assert_eq!(streams.len(), 3, "{v}");
+    let mut anchors: Vec<String> = streams
+        .iter()
+        .map(|s| s["anchor"].as_str().expect("anchored").to_lowercase())
+        .collect();
+    anchors.dedup();
+    assert_eq!(anchors.len(), 3, "one anchor per connection: {v}");
+    // Every subscription was made for its group's back end (the simulator
+    // refuses a connection without the anchor and the affinity cookie).
+    for s in v["subscriptions"].as_array().expect("list") {
+        let backend = s["backend"].as_str().expect("grouped subscription");
+        assert!(anchors.iter().any(|a| backend.ends_with(a.as_str())), "{v}");
+    }
+    invite_room(&r, "salle.3@plainecommune.fr", "Salle du groupe", 15).await;
+    let got = r.responses(ALICE, 1).await;
+    assert_eq!(response_of(&got, "Salle du groupe")["response"], "Accept");
+    // A room added at run time joins a group with room.
+    r.add_room("salle.nouvelle@plainecommune.fr", "Salle nouvelle").await;
+    let v = wait_streams(&r, 6).await;
+    assert_eq!(v["streams"].as_array().map(Vec::len), Some(3), "{v}");
+    invite_room(&r, "salle.nouvelle@plainecommune.fr", "Salle nouvelle", 16).await;
+    let got = r.responses(ALICE, 2).await;
+    assert_eq!(response_of(&got, "Salle nouvelle")["response"], "Accept");
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_exchange_2007_a_pull_subscription_is_read_and_made_again_after_a_restart() {
+    let r = rig(ServerVersion::Exchange2007_SP1).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    let pull = || async {
+        for _ in 0..200 {
+            let v = r.control_get("/subscriptions").await;
+            if let Some(s) = v["subscriptions"].as_array().and_then(|a| a.first())
+                && s["streaming"] == false
+            {
+                return s["id"].as_str().expect("id").to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no pull subscription");
+    };
+    let first = pull().await;
+    r.invite(ALICE, "Sur Exchange 2007", "2026-12-17T09:00:00", "2026-12-17T10:00:00")
+        .await;
+    let got = r.responses(ALICE, 1).await;
+    assert_eq!(response_of(&got, "Sur Exchange 2007")["response"], "Accept");
+    // The server restarts and forgets the subscription.
+    r.control("/restart", json!({})).await;
+    r.invite(ALICE, "Après redémarrage", "2026-12-17T11:00:00", "2026-12-17T12:00:00")
+        .await;
+    let got = r.responses(ALICE, 2).await;
+    assert_eq!(response_of(&got, "Après redémarrage")["response"], "Accept");
+    let second = pull().await;
+    assert_ne!(first, second, "a new subscription replaced the lost one");
+    let calls = r.control_get("/calls").await;
+    assert!(calls["calls"]["GetEvents"].as_u64().unwrap_or(0) > 0, "{calls}");
+    assert!(daemon.metrics.render().contains("resa_subscriptions_rebuilt_total 1"));
+    daemon.shutdown().await;
     r.sim.shutdown().await;
 }

@@ -190,3 +190,35 @@ lease_seconds = 10
     assert!(status.success(), "a SIGTERM stops the daemon cleanly: {status}");
     r.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_streaming_connections_and_a_server_restart_lose_and_double_nothing() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    // No polling to fall back on: what the drops lose, the watch path must
+    // find again by itself.
+    let daemon = r.daemon_with(
+        r.db.store(),
+        "a",
+        Duration::from_secs(3600),
+        crate::daemon::test_watch(),
+    );
+    crate::daemon::wait_streams(&r, 1).await;
+    for (batch, prefix) in ["Coupure A", "Coupure B", "Coupure C"].iter().enumerate() {
+        invite_many(&r, prefix, 4).await;
+        // The connection breaks while requests arrive.
+        r.control("/streams/drop", json!({})).await;
+        if batch == 1 {
+            r.control("/streams/drop", json!({})).await;
+        }
+    }
+    // Exchange restarts: every subscription is forgotten.
+    r.control("/restart", json!({})).await;
+    invite_many(&r, "Coupure D", 4).await;
+    exactly_one_answer_each(&r, "Coupure", 16).await;
+    let text = daemon.metrics.render();
+    assert!(!text.contains("resa_streams_dropped_total 0"), "{text}");
+    assert!(!text.contains("resa_subscriptions_rebuilt_total 0"), "{text}");
+    crate::daemon::wait_streams(&r, 1).await;
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
