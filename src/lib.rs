@@ -12,6 +12,7 @@ pub mod domain;
 pub mod ews;
 pub mod exchange;
 pub mod metrics;
+pub mod notify;
 pub mod resources;
 pub mod reversibility;
 pub mod runtime;

@@ -58,6 +58,12 @@ pub enum Condition {
     RequesterNotInGroup {
         group: Uuid,
     },
+    /// The request has more occurrences than this (a long series).
+    MoreOccurrencesThan {
+        count: u32,
+    },
+    /// A vehicle trip whose destination lies outside the territory.
+    OutsideTerritory,
 }
 
 /// What conditions are checked against.
@@ -70,6 +76,10 @@ pub struct CircuitContext {
     pub outside_work_hours: bool,
     pub recurring: bool,
     pub attendees: u32,
+    /// Occurrences the decision holds.
+    pub occurrences: u32,
+    /// Set by the caller for a vehicle trip declared outside the territory.
+    pub outside_territory: bool,
 }
 
 impl CircuitContext {
@@ -95,6 +105,8 @@ impl CircuitContext {
                 .any(|o| !rules::fits_hours(&p.work_hours.value, input.resource.tz, o)),
             recurring: matches!(input.request.when, When::Series(_)),
             attendees: input.request.attendees,
+            occurrences: u32::try_from(occurrences.len()).unwrap_or(u32::MAX),
+            outside_territory: false,
         }
     }
 }
@@ -113,6 +125,8 @@ impl Condition {
             Condition::MoreAttendeesThan { count } => ctx.attendees > *count,
             Condition::RequesterInGroup { group } => ctx.groups.contains(group),
             Condition::RequesterNotInGroup { group } => !ctx.groups.contains(group),
+            Condition::MoreOccurrencesThan { count } => ctx.occurrences > *count,
+            Condition::OutsideTerritory => ctx.outside_territory,
         }
     }
 }
@@ -197,6 +211,8 @@ pub struct Progress {
 pub enum Event {
     Approve(Uuid),
     Refuse(Uuid),
+    /// The person is away (an automatic reply): the step goes to its backup.
+    Absent(Uuid),
     /// Time passed: check reminders and deadlines at `now`.
     Tick,
 }
@@ -276,7 +292,7 @@ impl Circuit {
 }
 
 /// The people whose answer counts at the current step.
-fn deciders(step: &Step, progress: &Progress) -> Vec<Uuid> {
+pub fn deciders(step: &Step, progress: &Progress) -> Vec<Uuid> {
     let mut out = step.approvers.clone();
     if let Some(b) = step.backup
         && (progress.escalated || step.approvers.is_empty())
@@ -336,6 +352,23 @@ pub fn advance(circuit: &Circuit, progress: &mut Progress, event: Event, now: Da
                 other => other,
             }
         }
+        Event::Absent(who) => {
+            if !step.approvers.contains(&who) || progress.escalated {
+                return Effect::Nothing;
+            }
+            match step.backup {
+                Some(backup) if backup != who => {
+                    progress.escalated = true;
+                    progress.step_started = now;
+                    progress.reminded = false;
+                    Effect::EscalateTo {
+                        step: progress.step,
+                        backup,
+                    }
+                }
+                _ => Effect::Nothing,
+            }
+        }
         Event::Tick => {
             if let Some(Delay(d)) = circuit.deadline
                 && now >= progress.circuit_started + d
@@ -385,5 +418,105 @@ pub fn advance(circuit: &Circuit, progress: &mut Progress, event: Event, now: Da
             }
             Effect::Nothing
         }
+    }
+}
+
+/// When the circuit next needs a [`Event::Tick`]: the earliest of the
+/// circuit's deadline, the step's deadline and its reminder not yet sent.
+/// `None` once finished or when nothing is timed.
+pub fn next_due(circuit: &Circuit, progress: &Progress) -> Option<DateTime<Utc>> {
+    if progress.finished {
+        return None;
+    }
+    let step = circuit.steps.get(progress.step)?;
+    let mut due: Vec<DateTime<Utc>> = Vec::new();
+    if let Some(Delay(d)) = circuit.deadline {
+        due.push(progress.circuit_started + d);
+    }
+    if let Some(Delay(d)) = step.deadline {
+        due.push(progress.step_started + d);
+    }
+    if let Some(Delay(d)) = step.reminder
+        && !progress.reminded
+    {
+        due.push(progress.step_started + d);
+    }
+    due.into_iter().min()
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).single().expect("valid")
+    }
+
+    const A: Uuid = Uuid::from_u128(1);
+    const BACKUP: Uuid = Uuid::from_u128(9);
+
+    fn circuit() -> Circuit {
+        Circuit {
+            steps: vec![Step {
+                approvers: vec![A],
+                quorum: Quorum::One,
+                reminder: Some(Delay(Duration::hours(4))),
+                deadline: Some(Delay(Duration::hours(24))),
+                backup: Some(BACKUP),
+            }],
+            deadline: Some(Delay(Duration::hours(72))),
+            final_outcome: FinalOutcome::Decline,
+        }
+    }
+
+    #[test]
+    fn an_absent_approver_hands_the_step_to_the_backup_who_decides_alone() {
+        let c = circuit();
+        let (mut p, _) = c.start(t0()).expect("starts");
+        assert_eq!(
+            advance(&c, &mut p, Event::Absent(A), t0()),
+            Effect::EscalateTo {
+                step: 0,
+                backup: BACKUP
+            }
+        );
+        // A second automatic reply changes nothing.
+        assert_eq!(advance(&c, &mut p, Event::Absent(A), t0()), Effect::Nothing);
+        assert_eq!(advance(&c, &mut p, Event::Approve(BACKUP), t0()), Effect::Approved);
+    }
+
+    #[test]
+    fn the_next_due_time_is_the_reminder_then_the_step_deadline() {
+        let c = circuit();
+        let (mut p, _) = c.start(t0()).expect("starts");
+        assert_eq!(next_due(&c, &p), Some(t0() + Duration::hours(4)));
+        advance(&c, &mut p, Event::Tick, t0() + Duration::hours(4));
+        assert_eq!(next_due(&c, &p), Some(t0() + Duration::hours(24)));
+        advance(&c, &mut p, Event::Refuse(A), t0() + Duration::hours(5));
+        assert_eq!(next_due(&c, &p), None);
+    }
+
+    #[test]
+    fn long_series_and_trips_outside_the_territory_are_conditions() {
+        let ctx = CircuitContext {
+            chain: ScopeChain {
+                organisation: None,
+                site: None,
+                resource_type: None,
+                resource: Uuid::nil(),
+            },
+            kind: ResourceKind::Vehicle,
+            groups: vec![],
+            longest_minutes: 60,
+            outside_work_hours: false,
+            recurring: true,
+            attendees: 1,
+            occurrences: 12,
+            outside_territory: true,
+        };
+        assert!(Condition::MoreOccurrencesThan { count: 10 }.matches(&ctx));
+        assert!(!Condition::MoreOccurrencesThan { count: 12 }.matches(&ctx));
+        assert!(Condition::OutsideTerritory.matches(&ctx));
     }
 }

@@ -49,6 +49,52 @@ pub fn verb_stream(options: &[&str]) -> Vec<u8> {
     out
 }
 
+/// The labels of a verb stream, in order (the Unicode ones when present);
+/// `None` when the stream is malformed.
+pub fn labels(stream: &[u8]) -> Option<Vec<String>> {
+    let mut pos = 0usize;
+    let take = |pos: &mut usize, n: usize| -> Option<&[u8]> {
+        let out = stream.get(*pos..*pos + n)?;
+        *pos += n;
+        Some(out)
+    };
+    if take(&mut pos, 2)? != 0x0102u16.to_le_bytes() {
+        return None;
+    }
+    let count = u32::from_le_bytes(take(&mut pos, 4)?.try_into().ok()?) as usize;
+    if count > 64 {
+        return None;
+    }
+    let mut ansi_labels = Vec::with_capacity(count);
+    for _ in 0..count {
+        take(&mut pos, 4)?;
+        let n = usize::from(*take(&mut pos, 1)?.first()?);
+        ansi_labels.push(take(&mut pos, n)?.iter().map(|b| char::from(*b)).collect::<String>());
+        let n = usize::from(*take(&mut pos, 1)?.first()?);
+        take(&mut pos, n)?;
+        let n = usize::from(*take(&mut pos, 1)?.first()?);
+        take(&mut pos, n)?;
+        let n = usize::from(*take(&mut pos, 1)?.first()?);
+        take(&mut pos, n)?;
+        take(&mut pos, 29)?;
+    }
+    if take(&mut pos, 2) != Some(&0x0104u16.to_le_bytes()[..]) {
+        return Some(ansi_labels);
+    }
+    let mut wide_labels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let n = usize::from(*take(&mut pos, 1)?.first()?);
+        let units: Vec<u16> = take(&mut pos, 2 * n)?
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        wide_labels.push(String::from_utf16(&units).ok()?);
+        let n = usize::from(*take(&mut pos, 1)?.first()?);
+        take(&mut pos, 2 * n)?;
+    }
+    Some(wide_labels)
+}
+
 /// The extended property to put on a message for these voting options.
 pub fn voting_property(options: &[&str]) -> ExtendedProperty {
     ExtendedProperty::binary(ExtendedFieldUri::verb_stream(), &verb_stream(options))

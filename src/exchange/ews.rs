@@ -263,6 +263,45 @@ impl Exchange for EwsExchange {
         }
     }
 
+    async fn send_message(&self, mailbox: &str, message: &super::OutgoingMessage) -> Result<(), ExchangeError> {
+        use crate::ews::item::{Item, ItemKind};
+        use crate::ews::types::{Body, Mailbox};
+        let mut item = Item::new(ItemKind::Message);
+        item.subject = Some(message.subject.clone());
+        item.body = Some(Body::text(message.body.clone()));
+        item.to_recipients = message.to.iter().map(|a| Mailbox::smtp(a.clone())).collect();
+        if !message.voting.is_empty() {
+            let labels: Vec<&str> = message.voting.iter().map(String::as_str).collect();
+            item.extended_properties
+                .push(crate::ews::voting::voting_property(&labels));
+        }
+        let op = CreateItem::send_message(item);
+        self.call(mailbox, &op)
+            .await
+            .and_then(|r| r.into_single())
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn read_mail(&self, mailbox: &str, item_id: &str) -> Result<Option<super::MailMessage>, ExchangeError> {
+        let op = GetItem {
+            item_shape: Shape::meeting(),
+            item_ids: vec![ItemRef::Id(ItemId::new(item_id))],
+        };
+        let item = match self.call(mailbox, &op).await.and_then(|r| r.into_single()) {
+            Ok(items) => items.items.into_iter().next(),
+            Err(e) if matches!(e.response_code(), Some(ResponseCode::ErrorItemNotFound)) => None,
+            Err(e) => return Err(map_err(e)),
+        };
+        Ok(item.map(|i| super::MailMessage {
+            item_id: item_id.to_owned(),
+            from: super::convert::organiser(&i),
+            subject: i.subject.clone().unwrap_or_default(),
+            body: i.body.as_ref().map(|b| b.content.clone()).unwrap_or_default(),
+            item_class: i.item_class.clone(),
+        }))
+    }
+
     async fn create_meeting(&self, mailbox: &str, meeting: &super::NewMeeting) -> Result<(), ExchangeError> {
         use crate::ews::item::{Item, ItemKind};
         use crate::ews::types::{Attendee, Body, Mailbox};

@@ -47,6 +47,30 @@ pub struct MeetingMessage {
     pub received_at: Option<DateTime<Utc>>,
 }
 
+/// A message sent from a resource mailbox (notifications, approval requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub to: Vec<String>,
+    pub subject: String,
+    /// Plain text.
+    pub body: String,
+    /// Outlook voting buttons, in order (PidLidVerbStream); empty for none.
+    pub voting: Vec<String>,
+}
+
+/// A mail read from a resource mailbox: an approver's answer, or anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailMessage {
+    pub item_id: String,
+    /// The sender's SMTP address (or `EX:` and the legacy DN).
+    pub from: Option<String>,
+    pub subject: String,
+    /// Plain text.
+    pub body: String,
+    /// `IPM.Note`, `IPM.Note.Rules.OofTemplate.Microsoft` (automatic reply)…
+    pub item_class: Option<String>,
+}
+
 /// How the resource answers a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyKind {
@@ -237,6 +261,26 @@ pub trait Exchange: Send + Sync + 'static {
     /// Removes a processed message from the Inbox (a cancellation, a
     /// response, other mail), so the Inbox holds only what waits.
     fn remove(&self, mailbox: &str, item_id: &str) -> impl Future<Output = Result<(), ExchangeError>> + Send;
+
+    /// Sends a message as the resource mailbox (saved in its Sent Items).
+    fn send_message(
+        &self,
+        mailbox: &str,
+        message: &OutgoingMessage,
+    ) -> impl Future<Output = Result<(), ExchangeError>> + Send {
+        let _ = (mailbox, message);
+        async { Err(ExchangeError::Permanent("this endpoint cannot send messages".into())) }
+    }
+
+    /// Reads a mail of the mailbox with its text body; `None` when it is gone.
+    fn read_mail(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+    ) -> impl Future<Output = Result<Option<MailMessage>, ExchangeError>> + Send {
+        let _ = (mailbox, item_id);
+        async { Ok(None) }
+    }
 
     /// Creates a meeting in the resource's calendar, organised by the
     /// resource, with `attendee` invited (a booking made on the web site, so

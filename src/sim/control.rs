@@ -148,6 +148,8 @@ struct ItemView {
     my_response: Option<super::state::ResponseKind>,
     recurrence: Option<String>,
     attendees: Vec<super::state::AttendeeState>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    voting: Vec<String>,
 }
 
 fn list_folder(shared: &Shared, smtp: &str, folder: &str) -> Answer {
@@ -186,6 +188,7 @@ fn list_folder(shared: &Shared, smtp: &str, folder: &str) -> Answer {
                     my_response: i.my_response,
                     recurrence: m.and_then(|m| m.recurrence.clone()),
                     attendees: m.map(|m| m.attendees().cloned().collect()).unwrap_or_default(),
+                    voting: i.voting.clone(),
                 }
             })
             .collect();

@@ -736,7 +736,19 @@ fn create_one(ctx: &Ctx<'_>, req: &CreateItem, new: &NewItem) -> Result<Items, S
             ctx.shared.mutate(|w| {
                 let to: Vec<String> = item.to_recipients.iter().filter_map(|m| address(w, m)).collect();
                 let body = item.body.as_ref().map(|b| b.content.clone()).unwrap_or_default();
-                w.send_message(&me, &to, item.subject.as_deref().unwrap_or_default(), &body, ctx.now)?;
+                // Voting buttons, as Outlook would show them.
+                let voting = item
+                    .extended_properties
+                    .iter()
+                    .find(|p| p.uri.same_property(&crate::ews::types::ExtendedFieldUri::verb_stream()))
+                    .and_then(|p| p.value.as_deref())
+                    .and_then(|v| {
+                        use base64::Engine;
+                        base64::engine::general_purpose::STANDARD.decode(v.trim()).ok()
+                    })
+                    .and_then(|bytes| crate::ews::voting::labels(&bytes))
+                    .unwrap_or_default();
+                w.send_voting_message(&me, &to, item.subject.as_deref().unwrap_or_default(), &body, &voting, ctx.now)?;
                 Ok(Items::default())
             })
         }

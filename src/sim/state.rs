@@ -311,6 +311,9 @@ pub struct StoredItem {
     /// Meeting messages about one occurrence of a series: its original start.
     #[serde(default)]
     pub recurrence_id: Option<DateTime<Utc>>,
+    /// Messages: the voting buttons Outlook shows (from PidLidVerbStream).
+    #[serde(default)]
+    pub voting: Vec<String>,
 }
 
 /// What is left of a deleted or moved item: enough for SyncFolderItems to
@@ -577,6 +580,7 @@ impl World {
             associated: None,
             is_update: false,
             recurrence_id: None,
+            voting: Vec::new(),
         }
     }
 
@@ -1096,6 +1100,20 @@ impl World {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, SimError> {
+        self.send_voting_message(from, to, subject, body, &[], now)
+    }
+
+    /// Sends a message with Outlook voting buttons (none when `voting` is
+    /// empty), as [`World::send_message`].
+    pub fn send_voting_message(
+        &mut self,
+        from: &str,
+        to: &[String],
+        subject: &str,
+        body: &str,
+        voting: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<u64, SimError> {
         let from = norm(from);
         self.mailbox(&from)?;
         let to: Vec<String> = to.iter().map(|s| norm(s)).collect();
@@ -1104,6 +1122,7 @@ impl World {
         msg.body = body.to_owned();
         msg.from = Some(from.clone());
         msg.to = to.clone();
+        msg.voting = voting.to_vec();
         for r in &to {
             if self.mailboxes.contains_key(r) {
                 self.put(r, msg.clone())?;

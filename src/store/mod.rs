@@ -8,9 +8,11 @@
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
+pub mod circuits;
 pub mod checkin;
 pub mod directory;
 pub mod export;
+pub mod notify;
 pub mod reports;
 pub mod requests;
 pub mod retention;
@@ -84,6 +86,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Signs the links of approval messages; without it they carry none.
+    links: Option<std::sync::Arc<crate::notify::links::LinkSigner>>,
 }
 
 impl Store {
@@ -95,11 +99,21 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store { pool, links: None })
     }
 
     pub fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
+        Store { pool, links: None }
+    }
+
+    /// The same store, signing approval links with `signer`.
+    pub fn with_link_signer(mut self, signer: crate::notify::links::LinkSigner) -> Store {
+        self.links = Some(std::sync::Arc::new(signer));
+        self
+    }
+
+    pub fn link_signer(&self) -> Option<&crate::notify::links::LinkSigner> {
+        self.links.as_deref()
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -520,6 +520,21 @@ impl Store {
         .bind(&explanation)
         .fetch_one(&mut *tx)
         .await?;
+        // The reply's text comes from the event's message template; a held
+        // booking starts its validation circuit here, in this transaction.
+        let message = super::circuits::after_decision(
+            &mut tx,
+            self.link_signer(),
+            super::circuits::Decided {
+                booking_id,
+                decision: &decision,
+                input: &input,
+                lang: *lang,
+                message,
+                now,
+            },
+        )
+        .await?;
 
         if let Some(item_id) = &req.exchange_item_id {
             let kind = match &decision.outcome {

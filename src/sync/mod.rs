@@ -13,6 +13,7 @@
 //! from the mailbox has already taken effect (Exchange removes a request once
 //! it is answered), so a command retried after a crash is never sent twice.
 
+pub mod approvals;
 pub mod outbox;
 pub mod reconcile;
 pub mod watch;
@@ -200,6 +201,12 @@ impl<E: Exchange> SyncContext<E> {
                 exchange.remove(&mailbox.smtp, &m.item_id).await?;
             }
             _ => {
+                // An approver's answer to an approval request (a vote, a
+                // reply, an automatic reply) is applied to its circuit.
+                if m.kind == MessageKind::Other && approvals::handle(self, exchange, mailbox, m).await? {
+                    report.filed += 1;
+                    return Ok(());
+                }
                 // Responses copied to the resource, ordinary mail, or a request
                 // without usable times: filed, never decided.
                 tracing::info!(

@@ -96,6 +96,11 @@ impl<E: Exchange> SyncContext<E> {
     }
 
     async fn effect(&self, exchange: &E, c: &OutboxCommand) -> Result<(), ExchangeError> {
+        // Messages, and final answers of validation circuits (sent to the
+        // meeting in the calendar, its request being gone), are sent there.
+        if let Some(result) = super::approvals::effect(exchange, c).await {
+            return result;
+        }
         let kind = match c.kind.as_str() {
             "accept" => ReplyKind::Accept,
             "tentative" => ReplyKind::Tentative,

@@ -95,6 +95,10 @@ pub fn router(state: WebState) -> Router {
         .route("/approvals", get(pages::approvals::queue))
         .route("/approvals/{id}", post(pages::approvals::decide))
         .route(
+            "/approve/{token}",
+            get(pages::approvals::link).post(pages::approvals::link_answer),
+        )
+        .route(
             "/blackouts",
             get(pages::approvals::blackouts).post(pages::approvals::create_blackout),
         )

@@ -2,6 +2,7 @@
 //! private PostgreSQL with a fresh database per test).
 
 mod bench;
+mod circuits;
 mod cli;
 mod daemon;
 mod demo;

@@ -1,9 +1,11 @@
-//! The managers' pages: the approval queue of held bookings and the
-//! blackouts of the resources they manage.
+//! The approval pages: the queue (answers awaited by validation circuits,
+//! and held bookings for their resources' managers), the landing page of
+//! single-use approval links, and the blackouts managers declare.
 
 use super::bookings::FlashQuery;
 use super::{Base, reason_texts, render, see_other, span};
 use crate::domain::Scope;
+use crate::store::circuits::{Answered, LinkRefusal, Verdict};
 use crate::store::web::{ManagerVerdict, ResourceRow};
 use crate::web::WebState;
 use crate::web::error::{Result, WebError};
@@ -36,38 +38,85 @@ struct HeldLine {
     reasons: Vec<String>,
 }
 
+/// A booking waiting for this person's answer in its validation circuit.
+struct CircuitLine {
+    id: Uuid,
+    resource: String,
+    organiser: String,
+    subject: String,
+    when: String,
+    circuit: String,
+    step: String,
+    reasons: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "approvals.html")]
 struct ApprovalsPage {
     base: Base,
+    circuit_lines: Vec<CircuitLine>,
     lines: Vec<HeldLine>,
 }
 
+/// The approval queue: the answers a circuit awaits from this person (any
+/// role: an approver need not manage resources), then, for managers, the
+/// held bookings of their resources that no circuit handles.
 pub async fn queue(State(state): State<WebState>, ctx: Ctx, Query(q): Query<FlashQuery>) -> Result<Response> {
-    let user = ctx.require(Role::Manager)?;
+    let user = ctx.require(Role::Agent)?;
     let lang = ctx.lang;
+    let no_subject = || lang.text("bookings.no_subject").to_owned();
+    let circuit_lines = state
+        .store
+        .pending_approvals(Some(user.person_id))
+        .await?
+        .into_iter()
+        .map(|p| CircuitLine {
+            id: p.booking_id,
+            when: match p.facts.first {
+                Some((s, e)) => span(lang, p.facts.tz.name(), s, e),
+                None => "—".into(),
+            },
+            resource: p.facts.resource,
+            organiser: p.facts.organiser,
+            subject: if p.facts.subject.is_empty() {
+                no_subject()
+            } else {
+                p.facts.subject
+            },
+            circuit: p.circuit,
+            step: p.step,
+            reasons: p.reasons,
+        })
+        .collect();
     let held = if user.role == Role::Admin {
         state.store.held_bookings(None).await?
-    } else {
+    } else if user.role == Role::Manager {
         let ids: Vec<Uuid> = managed(&state, user).await?.iter().map(|r| r.id).collect();
         state.store.held_bookings(Some(&ids)).await?
+    } else {
+        Vec::new()
     };
-    let lines = held
-        .into_iter()
-        .map(|h| HeldLine {
+    let mut lines = Vec::new();
+    for h in held {
+        // A booking in a circuit is answered by its approvers, above.
+        if state.store.has_running_circuit(h.id).await? {
+            continue;
+        }
+        lines.push(HeldLine {
             id: h.id,
             resource: h.resource_name,
             organiser: h.organiser,
-            subject: h.subject.unwrap_or_else(|| lang.text("bookings.no_subject").to_owned()),
+            subject: h.subject.unwrap_or_else(no_subject),
             when: match (h.first_start, h.first_end) {
                 (Some(s), Some(e)) => span(lang, &h.time_zone, s, e),
                 _ => "—".into(),
             },
             reasons: reason_texts(lang, &h.last_reasons),
-        })
-        .collect();
+        });
+    }
     render(&ApprovalsPage {
         base: Base::new(&ctx, "approvals.title").with_flash(q.msg.as_deref()),
+        circuit_lines,
         lines,
     })
 }
@@ -79,18 +128,35 @@ pub struct DecideForm {
     comment: String,
 }
 
+/// An answer from the queue. A booking in a circuit takes the answer of one
+/// of its current approvers (recorded with the channel `web`); any other held
+/// booking, a manager's of the resource.
 pub async fn decide(
     State(state): State<WebState>,
     ctx: Ctx,
     Path(id): Path<Uuid>,
     Form(form): Form<DecideForm>,
 ) -> Result<Response> {
-    let user = ctx.require(Role::Manager)?;
-    let verdict = match form.verdict.as_str() {
-        "approve" => ManagerVerdict::Approve,
-        "refuse" => ManagerVerdict::Refuse,
+    let user = ctx.require(Role::Agent)?;
+    let (verdict, circuit_verdict) = match form.verdict.as_str() {
+        "approve" => (ManagerVerdict::Approve, Verdict::Approve),
+        "refuse" => (ManagerVerdict::Refuse, Verdict::Refuse),
         _ => return Err(WebError::BadRequest(ctx.lang.text("error.bad_request").into())),
     };
+    let comment: String = form.comment.chars().take(2000).collect();
+    let now = state.clock.now();
+    if state.store.has_running_circuit(id).await? {
+        let answered = state
+            .store
+            .answer_circuit(id, user.person_id, circuit_verdict, "web", &comment, now)
+            .await?;
+        return match answered {
+            Answered::Applied(_) => Ok(see_other("/approvals?msg=approvals.done")),
+            Answered::NotAnApprover => Err(WebError::Forbidden),
+            Answered::Over | Answered::NoCircuit => Ok(see_other("/approvals?msg=approvals.gone")),
+        };
+    }
+    let user = ctx.require(Role::Manager)?;
     let Some(b) = state.store.booking_detail(id).await? else {
         return Err(WebError::NotFound);
     };
@@ -100,16 +166,124 @@ pub async fn decide(
     if !user.manages(&resource) {
         return Err(WebError::Forbidden);
     }
-    let comment: String = form.comment.chars().take(2000).collect();
     let done = state
         .store
-        .decide_held_booking(id, verdict, user.person_id, &comment, state.clock.now())
+        .decide_held_booking(id, verdict, user.person_id, &comment, now)
         .await?;
     Ok(see_other(if done {
         "/approvals?msg=approvals.done"
     } else {
         "/approvals?msg=approvals.gone"
     }))
+}
+
+/// The landing page of a single-use approval link.
+#[derive(Template)]
+#[template(path = "circuit_link.html")]
+struct LinkPage {
+    base: Base,
+    token: String,
+    /// The request, while the link may be used.
+    view: Option<LinkLine>,
+    /// Why the link cannot (or can no longer) be used, or that it was.
+    message: Option<&'static str>,
+    done: bool,
+}
+
+struct LinkLine {
+    approver: String,
+    resource: String,
+    organiser: String,
+    subject: String,
+    when: String,
+    circuit: String,
+    step: String,
+    reasons: Vec<String>,
+}
+
+fn refusal(r: LinkRefusal) -> (StatusCode, &'static str) {
+    match r {
+        LinkRefusal::Invalid => (StatusCode::FORBIDDEN, "link.invalid"),
+        LinkRefusal::Expired => (StatusCode::GONE, "link.expired"),
+        LinkRefusal::AlreadyUsed => (StatusCode::GONE, "link.used"),
+    }
+}
+
+fn link_page(
+    ctx: &Ctx,
+    token: &str,
+    status: StatusCode,
+    message: Option<&'static str>,
+    done: bool,
+) -> Result<Response> {
+    let page = LinkPage {
+        base: Base::new(ctx, "link.title"),
+        token: token.to_owned(),
+        view: None,
+        message: message.map(|k| ctx.lang.text(k)),
+        done,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// Shows what the link is about and asks for the answer. Opening it spends
+/// nothing (mail filters open links); only the form's POST does. No login is
+/// needed: the signed, single-use token stands for the approver.
+pub async fn link(State(state): State<WebState>, ctx: Ctx, Path(token): Path<String>) -> Result<Response> {
+    let lang = ctx.lang;
+    match state.store.approval_link(&token, state.clock.now()).await? {
+        Ok(v) => render(&LinkPage {
+            base: Base::new(&ctx, "link.title"),
+            token,
+            view: Some(LinkLine {
+                approver: v.approver_name,
+                when: match v.facts.first {
+                    Some((s, e)) => span(lang, v.facts.tz.name(), s, e),
+                    None => "—".into(),
+                },
+                resource: v.facts.resource,
+                organiser: v.facts.organiser,
+                subject: v.facts.subject,
+                circuit: v.circuit,
+                step: v.step,
+                reasons: v.reasons,
+            }),
+            message: None,
+            done: false,
+        }),
+        Err(r) => {
+            let (status, key) = refusal(r);
+            link_page(&ctx, &token, status, Some(key), false)
+        }
+    }
+}
+
+pub async fn link_answer(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path(token): Path<String>,
+    Form(form): Form<DecideForm>,
+) -> Result<Response> {
+    let verdict = match form.verdict.as_str() {
+        "approve" => Verdict::Approve,
+        "refuse" => Verdict::Refuse,
+        _ => return Err(WebError::BadRequest(ctx.lang.text("error.bad_request").into())),
+    };
+    let comment: String = form.comment.chars().take(2000).collect();
+    match state
+        .store
+        .answer_by_link(&token, verdict, &comment, state.clock.now())
+        .await?
+    {
+        Ok(Answered::Applied(_)) => link_page(&ctx, &token, StatusCode::OK, Some("link.done"), true),
+        Ok(Answered::NotAnApprover | Answered::Over | Answered::NoCircuit) => {
+            link_page(&ctx, &token, StatusCode::CONFLICT, Some("approvals.gone"), false)
+        }
+        Err(r) => {
+            let (status, key) = refusal(r);
+            link_page(&ctx, &token, status, Some(key), false)
+        }
+    }
 }
 
 struct BlackoutLine {
