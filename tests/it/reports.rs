@@ -21,7 +21,7 @@
 use crate::harness::{TestDb, person, room_fixture, test_db};
 use crate::requests::tue;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use resa::directory::entry::PersonRecord;
+use resa::directory::entry::{GroupRecord, PersonRecord};
 use resa::domain::policy::WeeklyHours;
 use resa::domain::{Lang, Policy, Scope, When};
 use resa::reports::{self, Cell, Report};
@@ -71,7 +71,7 @@ struct Known {
     _db: TestDb,
 }
 
-async fn sync(store: &Store, directory: &str, organisation: &str, people: &[PersonRecord]) {
+async fn sync(store: &Store, directory: &str, organisation: &str, people: &[PersonRecord], groups: &[GroupRecord]) {
     let dir = store
         .ensure_directory_of(directory, Some(organisation))
         .await
@@ -82,7 +82,7 @@ async fn sync(store: &Store, directory: &str, organisation: &str, people: &[Pers
             SyncBatch {
                 full: true,
                 people,
-                groups: &[],
+                groups,
                 highest_usn: Some(1),
                 usn_server: None,
             },
@@ -144,23 +144,46 @@ async fn known() -> Known {
         .await
         .expect("org")
         .id;
-    sync(
-        &store,
-        "pc",
-        "plaine-commune",
-        &[
-            person(1, "alice", "Alice Martin", "alice@plainecommune.fr"),
-            person(2, "bob", "Bob Durand", "bob@plainecommune.fr"),
-        ],
-    )
-    .await;
+    let pc = [
+        person(1, "alice", "Alice Martin", "alice@plainecommune.fr"),
+        person(2, "bob", "Bob Durand", "bob@plainecommune.fr"),
+        person(4, "dora", "Dora Gestion", "dora@plainecommune.fr"),
+        person(5, "erin", "Erin Admin", "erin@plainecommune.fr"),
+    ];
+    let admins = GroupRecord {
+        object_guid: Uuid::from_u128(100),
+        dn: "CN=GG-Resa-Admins,OU=Groupes,DC=pc,DC=local".into(),
+        sam_account_name: "GG-Resa-Admins".into(),
+        name: "GG-Resa-Admins".into(),
+        description: None,
+        member_dns: vec![pc[3].dn.clone()],
+        usn_changed: Some(1),
+    };
+    sync(&store, "pc", "plaine-commune", &pc, &[admins]).await;
     sync(
         &store,
         "sd",
         "saint-denis",
         &[person(3, "carol", "Carol Petit", "carol@saint-denis.fr")],
+        &[],
     )
     .await;
+    // Dora manages Cézanne only.
+    let dora = store
+        .person_by_account("pc", "dora")
+        .await
+        .expect("q")
+        .expect("dora")
+        .id;
+    store
+        .create_grant(&NewGrant {
+            subject: GrantSubject::Person(dora),
+            scope: GrantScope::Resource(fixture.room.id),
+            role: GrantRole::Manage,
+            created_by: None,
+        })
+        .await
+        .expect("grant");
     store
         .set_policy(
             Scope::Organisation(fixture.organisation),
@@ -468,4 +491,261 @@ async fn a_generated_data_set_is_consistent_and_reportable() {
     assert!(r.heat[5].iter().chain(r.heat[6].iter()).all(|v| *v == 0.0));
     assert!(r.heat.iter().all(|d| d[..8].iter().all(|v| *v == 0.0)));
     assert!(r.lead.buckets.iter().all(|b| *b > 0), "{:?}", r.lead.buckets);
+}
+
+// ------------------------------------------------------------------ the web pages
+
+struct Web {
+    state: resa::web::WebState,
+}
+
+fn web(k: &Known) -> Web {
+    use std::sync::Arc;
+    Web {
+        state: resa::web::WebState {
+            store: k.store.clone(),
+            clock: Arc::new(resa::clock::ManualClock::new(now())),
+            directories: Vec::new(),
+            admin_groups: vec![resa::web::AdminGroup::parse("pc:GG-Resa-Admins").expect("admin group")],
+            secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
+            secure_cookies: false,
+            exchange_endpoints: vec!["pc".into()],
+            booking_sink: Arc::new(resa::web::RecordingBookingSink::default()),
+        },
+    }
+}
+
+/// A session cookie and its CSRF token.
+async fn session(k: &Known, sam: &str) -> (String, String) {
+    let id = k
+        .store
+        .person_by_account("pc", sam)
+        .await
+        .expect("q")
+        .expect("person")
+        .id;
+    let s = k.store.create_session(id, "fr", now()).await.expect("session");
+    (format!("resa_session={}", s.id), s.csrf_token)
+}
+
+struct Answer {
+    status: axum::http::StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn send(w: &Web, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> Answer {
+    use tower::ServiceExt;
+    let mut r = axum::http::Request::builder().method(method).uri(path);
+    if let Some(c) = cookie {
+        r = r.header(axum::http::header::COOKIE, c);
+    }
+    let body = match form {
+        Some(f) => {
+            r = r.header(axum::http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            axum::body::Body::from(f.to_owned())
+        }
+        None => axum::body::Body::empty(),
+    };
+    let response = resa::web::router(w.state.clone())
+        .oneshot(r.body(body).expect("request"))
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), 256 << 20)
+        .await
+        .expect("body")
+        .to_vec();
+    Answer { status, headers, body }
+}
+
+const WEEK: &str = "from=2026-11-30&to=2026-12-06";
+
+#[tokio::test]
+async fn the_reports_page_shows_charts_tables_and_csv_to_managers_only() {
+    let k = known().await;
+    let w = web(&k);
+    let (alice, _) = session(&k, "alice").await;
+    let (dora, _) = session(&k, "dora").await;
+    let (erin, _) = session(&k, "erin").await;
+
+    let anonymous = send(&w, "GET", &format!("/reports?{WEEK}"), None, None).await;
+    assert!(anonymous.status.is_redirection(), "{}", anonymous.status);
+    let agent = send(&w, "GET", &format!("/reports?{WEEK}"), Some(&alice), None).await;
+    assert_eq!(agent.status, 403);
+    let agent_csv = send(&w, "GET", &format!("/reports/occupancy.csv?{WEEK}"), Some(&alice), None).await;
+    assert_eq!(agent_csv.status, 403);
+
+    // The administrator sees both rooms, in French by default.
+    let page = send(&w, "GET", &format!("/reports?{WEEK}"), Some(&erin), None).await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("<html lang=\"fr\">"));
+    assert!(
+        html.contains("Taux d'occupation") || html.contains("Taux d&#39;occupation"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("role=\"img\""),
+        "charts are drawn inline"
+    );
+    assert!(!html.contains("&lt;svg"), "charts are not escaped");
+    assert!(
+        html.contains("9,0\u{202F}%") && html.contains("4,0\u{202F}%"),
+        "French percentages"
+    );
+    assert!(html.contains("Salle Monet"));
+    assert!(
+        html.replace("&#38;", "&amp;")
+            .contains("/reports/occupancy.csv?from=2026-11-30&amp;to=2026-12-06"),
+        "CSV links keep the filters: {html}"
+    );
+    // In English.
+    let en = send(&w, "GET", &format!("/reports?{WEEK}&lang=en"), Some(&erin), None).await;
+    let html = en.text();
+    assert!(html.contains("<html lang=\"en\">") && html.contains("Occupancy") && html.contains("9.0%"));
+
+    // The manager of Cézanne sees Cézanne only, even when asking for Monet.
+    let page = send(&w, "GET", &format!("/reports?{WEEK}"), Some(&dora), None).await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("Salle Cézanne") && !html.contains("Salle Monet"),
+        "{html}"
+    );
+    let monet = send(
+        &w,
+        "GET",
+        &format!("/reports?{WEEK}&resource={}", k.monet),
+        Some(&dora),
+        None,
+    )
+    .await;
+    assert!(!monet.text().contains("Salle Monet") && !monet.text().contains("4,0\u{202F}%"));
+
+    // CSV, with the same filters, as a French spreadsheet reads it.
+    let csv = send(&w, "GET", &format!("/reports/occupancy.csv?{WEEK}"), Some(&dora), None).await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.headers[axum::http::header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(
+        csv.headers[axum::http::header::CONTENT_DISPOSITION]
+            .to_str()
+            .expect("ascii")
+            .contains("resa-occupancy-2026-11-30-2026-12-06.csv")
+    );
+    let text = csv.text();
+    assert_eq!(
+        text,
+        "\u{FEFF}Ressource;Site;Organisation;Type;Créneaux;Heures réservées;Heures d'ouverture;Taux d'occupation\n\
+         Salle Cézanne;Siège;Plaine Commune;Salle;3;4,5;50,0;9,0\n"
+    );
+    let csv = send(
+        &w,
+        "GET",
+        &format!("/reports/organisations.csv?{WEEK}&lang=en"),
+        Some(&erin),
+        None,
+    )
+    .await;
+    assert!(csv.text().contains("Saint-Denis,3.5,53.8,2,2,0\n"), "{}", csv.text());
+    let missing = send(&w, "GET", &format!("/reports/secrets.csv?{WEEK}"), Some(&erin), None).await;
+    assert_eq!(missing.status, 404);
+
+    // A wrong period keeps what was typed and says what is wrong.
+    let bad = send(&w, "GET", "/reports?from=2026-12-06&to=2026-11-30&lang=fr", Some(&erin), None).await;
+    assert_eq!(bad.status, 400);
+    let html = bad.text();
+    assert!(
+        html.contains("Période invalide") && html.contains("value=\"2026-12-06\""),
+        "{html}"
+    );
+    let bad_csv = send(&w, "GET", "/reports/occupancy.csv?from=hier", Some(&erin), None).await;
+    assert_eq!(bad_csv.status, 400);
+}
+
+#[tokio::test]
+async fn administrators_download_the_export_as_a_tar_that_imports_into_an_empty_database() {
+    let k = known().await;
+    let w = web(&k);
+    let (dora, dora_csrf) = session(&k, "dora").await;
+    let (erin, erin_csrf) = session(&k, "erin").await;
+
+    assert_eq!(send(&w, "GET", "/admin/export", Some(&dora), None).await.status, 403);
+    let page = send(&w, "GET", "/admin/export", Some(&erin), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("action=\"/admin/export\"") && page.text().contains(&erin_csrf));
+    // No token, someone else's token, or a manager: refused.
+    assert_eq!(
+        send(&w, "POST", "/admin/export", Some(&erin), Some("")).await.status,
+        403
+    );
+    let wrong = format!("_csrf={dora_csrf}");
+    assert_eq!(
+        send(&w, "POST", "/admin/export", Some(&erin), Some(&wrong))
+            .await
+            .status,
+        403
+    );
+    let as_manager = format!("_csrf={dora_csrf}");
+    assert_eq!(
+        send(&w, "POST", "/admin/export", Some(&dora), Some(&as_manager))
+            .await
+            .status,
+        403
+    );
+
+    let form = format!("_csrf={erin_csrf}");
+    let download = send(&w, "POST", "/admin/export", Some(&erin), Some(&form)).await;
+    assert_eq!(download.status, 200);
+    assert_eq!(download.headers[axum::http::header::CONTENT_TYPE], "application/x-tar");
+    assert_eq!(
+        download.headers[axum::http::header::CONTENT_DISPOSITION],
+        "attachment; filename=\"resa-export-2026-11-30.tar\""
+    );
+    // GNU tar, which nobody here wrote, reads it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tar = dir.path().join("export.tar");
+    std::fs::write(&tar, &download.body).expect("write");
+    let out = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(dir.path())
+        .output()
+        .expect("tar runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = dir.path().join("resa-export-2026-11-30");
+    let bookings = std::fs::read_to_string(root.join("json/bookings.json")).expect("bookings");
+    assert_eq!(bookings.lines().filter(|l| l.starts_with('{')).count(), 9);
+    assert!(root.join("schema/bookings.schema.json").exists());
+    assert!(root.join("csv/bookings.csv").exists());
+    assert!(root.join("ical/salle.cezanne@plainecommune.fr.ics").exists());
+
+    // It loads into an empty database, like the command line's export.
+    let empty = test_db().await;
+    resa::reversibility::import(empty.store(), &root, |_| {})
+        .await
+        .expect("import");
+    let again = reports::build(empty.store(), &week()).await.expect("report");
+    let original = reports::build(&k.store, &week()).await.expect("report");
+    assert_eq!(again, original);
+    // The download is in the audit log, and nothing is left behind.
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'export.download'")
+        .fetch_one(k.store.pool())
+        .await
+        .expect("query");
+    assert_eq!(audited, 1);
+    let left = std::fs::read_dir(std::env::temp_dir())
+        .expect("tmp")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("resa-web-export-"))
+        .count();
+    assert_eq!(left, 0);
 }
