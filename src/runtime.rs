@@ -444,6 +444,11 @@ async fn vehicles_loop<E: Exchange>(ctx: Arc<SyncContext<E>>, cancel: Cancellati
 
 async fn outbox_loop<E: Exchange>(ctx: Arc<SyncContext<E>>, pacing: Pacing, cancel: CancellationToken) {
     loop {
+        // Validation circuits that are due (reminder, escalation, final
+        // outcome) move on first, so what they queue leaves in this round.
+        if let Err(e) = ctx.store.circuits_tick(ctx.clock.now()).await {
+            tracing::warn!(error = %e, "circuits.tick_failed");
+        }
         // Small batches, so a claim never outlives the lease by much.
         let busy = match ctx.run_outbox(10, pacing.lease).await {
             Ok(sent) => !sent.is_empty(),
@@ -580,6 +585,18 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
                 .map_err(|(_, en)| format!("web secret key: {en}"))?;
             Arc::from(key.expose().as_bytes())
         }
+    };
+    // Approval messages carry single-use links signed with a key derived
+    // from the web secret, pointing at the site's public address.
+    let public_url = cfg
+        .web
+        .public_url
+        .as_ref()
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| format!("http://{}", cfg.web.listen));
+    let store = match crate::notify::links::LinkSigner::new(&secret_key, &public_url) {
+        Some(signer) => store.with_link_signer(signer),
+        None => store,
     };
     let instance = instance_name();
     let ctx = SyncContext {
