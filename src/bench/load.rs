@@ -263,6 +263,9 @@ struct Sample {
     watched: u64,
     /// Every unlabelled counter and gauge of the daemon.
     counters: BTreeMap<String, u64>,
+    /// The daemon's own decision latency histogram (reading a request to
+    /// recording its decision): sum in seconds.
+    record_secs: f64,
 }
 
 impl Sample {
@@ -330,7 +333,7 @@ fn parse_metrics(text: &str) -> (Calls, u64, u64, u64, BTreeMap<String, u64>) {
         } else if name == "resa_mailboxes_watched" {
             watched = v;
         }
-        if !name.contains('{') {
+        if !name.contains('{') && !name.starts_with("resa_decision_latency") {
             counters.insert(name.to_owned(), v);
         }
     }
@@ -390,6 +393,11 @@ impl DaemonProcess {
             .await
             .map_err(err("daemon /metrics"))?;
         let (calls, decisions, leased, watched, counters) = parse_metrics(&text);
+        let record_secs = text
+            .lines()
+            .find_map(|l| l.strip_prefix("resa_decision_latency_seconds_sum "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
         let cpu_secs = proc_stat(self.pid).map(|(c, _)| c).unwrap_or(0.0);
         Ok(Sample {
             cpu_secs,
@@ -398,6 +406,7 @@ impl DaemonProcess {
             leased,
             watched,
             counters,
+            record_secs,
         })
     }
 
@@ -911,6 +920,11 @@ async fn measure(
             0.0
         },
         ews_calls: steady_calls,
+        daemon_record_ms_mean: if decisions > 0 {
+            (after.record_secs - before.record_secs) * 1000.0 / decisions as f64
+        } else {
+            0.0
+        },
     };
     progress(&format!(
         "  charge : p50 {:.0} ms, p99 {:.0} ms, {} sans réponse / unanswered",
@@ -974,11 +988,7 @@ async fn measure(
         latency_ms: burst_latency,
     };
     let (_, peak_rss_mb) = proc_memory(daemon.pid);
-    let daemon_counters = after
-        .counters
-        .into_iter()
-        .filter(|(k, _)| !k.starts_with("resa_decision_latency"))
-        .collect();
+    let daemon_counters = after.counters;
     let threads = proc_stat(daemon.pid).map(|(_, t)| t).unwrap_or(0);
     Ok(LoadRun {
         mailboxes: n,

@@ -143,6 +143,9 @@ pub struct Steady {
     pub cpu_ms_per_decision: f64,
     pub ews_calls: Calls,
     pub ews_calls_per_decision: f64,
+    /// The daemon's own measure, from reading a request to recording its
+    /// decision (mean): the rest of the latency is detection and the reply.
+    pub daemon_record_ms_mean: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,6 +302,14 @@ impl Report {
                         r.steady.latency_ms.count + r.steady.unanswered
                     )
                 })
+                .collect(),
+            "",
+        );
+        row(
+            &mut s,
+            "démon : lecture → décision (ms, moyenne)",
+            runs.iter()
+                .map(|r| format!("{:.1}", r.steady.daemon_record_ms_mean))
                 .collect(),
             "",
         );
