@@ -3,8 +3,12 @@
 //! A private PostgreSQL under the data directory, the Exchange simulator
 //! seeded with both organisations' rooms, the shared vehicle and equipment
 //! pool and a few hundred agents, the daemon deciding every invitation, the
-//! web listener, and simulated Outlook users sending invitations, series,
+//! web site, and simulated Outlook users sending invitations, series,
 //! updates and cancellations. A second run reuses the same data.
+//!
+//! The web site has no directory to log in against, so the demo (and only the
+//! demo, on loopback) offers a few seeded people to sign in as, with their
+//! roles: see [`crate::web::pages::auth::DemoLogin`].
 
 use crate::clock::SharedClock;
 use crate::devdb::Cluster;
@@ -46,6 +50,11 @@ pub struct DemoOptions {
     pub activity_per_minute: u32,
 }
 
+/// The directory group whose members administer the demo.
+const DEMO_ADMIN_GROUP: &str = "admins-resa";
+/// Per organisation, the agent (by rank) who manages its first site's rooms;
+/// chosen so that the demo's sign-in names are all different.
+const DEMO_MANAGERS: [usize; 2] = [1, 6];
 const SERVICE_LOGIN: &str = "RESA\\svc-resa";
 const SERVICE_PASSWORD: &str = "demo-only-password";
 const ENDPOINT: &str = "sim";
@@ -339,7 +348,7 @@ async fn populate(
         } else {
             "DC=saint-denis,DC=local"
         };
-        let groups = vec![
+        let mut groups = vec![
             GroupRecord {
                 object_guid: Uuid::from_u128(0xD0_0000 + o as u128 * 10),
                 dn: format!("CN=Agents {name},OU=Groupes,{dc}"),
@@ -359,6 +368,20 @@ async fn populate(
                 usn_changed: Some(1),
             },
         ];
+        if o == 0
+            && let Some(admin) = mine.first()
+        {
+            // The demo's administrator (Plaine Commune's first agent).
+            groups.push(GroupRecord {
+                object_guid: Uuid::from_u128(0xD0_0009),
+                dn: format!("CN=Administrateurs resa,OU=Groupes,{dc}"),
+                sam_account_name: DEMO_ADMIN_GROUP.into(),
+                name: "Administrateurs resa".into(),
+                description: Some("Administrent resa".into()),
+                member_dns: vec![admin.dn.clone()],
+                usn_changed: Some(1),
+            });
+        }
         store
             .apply_directory_sync(
                 dir.id,
@@ -406,6 +429,25 @@ async fn populate(
                         .map_err(e)?;
                 }
             }
+        }
+        // In each organisation one agent manages the rooms of its first site.
+        if let Some(p) = mine.get(DEMO_MANAGERS[o])
+            && let Some(manager) = store.person_by_guid(slug, p.object_guid).await.map_err(e)?
+            && let Some(site) = SITES.iter().position(|s| s.org == o)
+            && let Some(salle) = types.get("salle")
+        {
+            store
+                .create_grant(&NewGrant {
+                    subject: GrantSubject::Person(manager.id),
+                    scope: GrantScope::SiteType {
+                        site: sites[site].id,
+                        resource_type: salle.id,
+                    },
+                    role: GrantRole::Manage,
+                    created_by: None,
+                })
+                .await
+                .map_err(e)?;
         }
         if let (Some(g), Some(cars)) = (conducteurs, types.get("voiture")) {
             store
@@ -566,6 +608,52 @@ async fn activity(
     }
 }
 
+/// The people the demo's login page offers, with what the seed made them:
+/// in each organisation an administrator or a manager, then agents.
+async fn demo_accounts(
+    store: &Store,
+    people: &[(usize, PersonRecord)],
+) -> Result<crate::web::pages::auth::DemoLogin, String> {
+    use crate::web::session::Role;
+    let picks: [(usize, usize, Role, &str); 6] = [
+        (0, 0, Role::Admin, "Plaine Commune — administre resa"),
+        (
+            0,
+            DEMO_MANAGERS[0],
+            Role::Manager,
+            "Plaine Commune — gère les salles du siège",
+        ),
+        (0, 3, Role::Agent, "Plaine Commune — agent, autorisé à conduire"),
+        (0, 2, Role::Agent, "Plaine Commune — agent"),
+        (
+            1,
+            DEMO_MANAGERS[1],
+            Role::Manager,
+            "Ville de Saint-Denis — gère les salles de l'hôtel de ville",
+        ),
+        (1, 7, Role::Agent, "Ville de Saint-Denis — agent"),
+    ];
+    let mut accounts = Vec::new();
+    for (org, index, role, note) in picks {
+        let Some((_, p)) = people.iter().filter(|(o, _)| *o == org).nth(index) else {
+            continue;
+        };
+        let found = store
+            .person_by_guid(ORGS[org].0, p.object_guid)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(person) = found {
+            accounts.push(crate::web::pages::auth::DemoAccount {
+                person_id: person.id,
+                name: p.display_name.clone(),
+                role,
+                note: note.to_owned(),
+            });
+        }
+    }
+    Ok(crate::web::pages::auth::DemoLogin { accounts })
+}
+
 /// A running demo.
 pub struct Demo {
     pub web_url: String,
@@ -581,6 +669,21 @@ pub struct Demo {
 impl Demo {
     /// Starts everything; returns once it all listens.
     pub async fn start(opts: DemoOptions, clock: SharedClock) -> Result<Demo, String> {
+        // The demo signs people in without a password: it must stay on this
+        // machine.
+        let listen: std::net::SocketAddr = opts.listen.parse().map_err(|e| {
+            format!(
+                "{} : adresse d'écoute invalide / invalid listen address ({e})",
+                opts.listen
+            )
+        })?;
+        if !listen.ip().is_loopback() {
+            return Err(format!(
+                "{} : la démonstration n'écoute que sur la boucle locale (127.0.0.1 ou ::1) / \
+                 the demo listens on loopback only",
+                opts.listen
+            ));
+        }
         std::fs::create_dir_all(&opts.data_dir).map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
         let data_dir = opts
             .data_dir
@@ -640,6 +743,7 @@ impl Demo {
             .map_err(|e| e.to_string())?;
         let metrics = Arc::new(Metrics::default());
         let exchange = EwsExchange::new(Arc::new(client), true, chrono_tz::Europe::Paris).with_metrics(metrics.clone());
+        let web_exchange = exchange.clone();
         let ctx = SyncContext {
             store: store.clone(),
             exchanges: HashMap::from([(ENDPOINT.to_owned(), exchange)]),
@@ -661,7 +765,27 @@ impl Demo {
             .await
             .map_err(|e| format!("{}: {e}", opts.listen))?;
         let web_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-        let app = crate::runtime::ops_router(store.clone(), metrics);
+        let web_state = crate::web::WebState {
+            store: store.clone(),
+            clock: clock.clone(),
+            directories: Vec::new(),
+            admin_groups: vec![crate::web::AdminGroup {
+                directory: ORGS[0].0.to_owned(),
+                group: DEMO_ADMIN_GROUP.to_owned(),
+            }],
+            secret_key: Arc::from(&rand::random::<[u8; 32]>()[..]),
+            // Plain HTTP on loopback.
+            secure_cookies: false,
+            exchange_endpoints: vec![ENDPOINT.to_owned()],
+            booking_sink: Arc::new(crate::exchange::web_sink::ExchangeBookingSink {
+                store: store.clone(),
+                exchanges: HashMap::from([(ENDPOINT.to_owned(), web_exchange)]),
+            }),
+        };
+        let demo_login = Arc::new(demo_accounts(&store, &people).await?);
+        let app = crate::runtime::ops_router(store.clone(), metrics)
+            .merge(crate::web::router(web_state))
+            .layer(axum::Extension(demo_login));
         let web_cancel = cancel.clone();
         let web = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -727,6 +851,8 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let demo = Demo::start(opts, crate::clock::system()).await?;
     println!();
     println!("resa demo — tout tourne sur la boucle locale / everything runs on loopback");
+    println!("  Site web / web site      : {}/login", demo.web_url);
+    println!("    (connexion de démonstration sans mot de passe / demonstration sign-in, no password)");
     println!("  Métriques / metrics      : {}/metrics", demo.web_url);
     println!("  Santé / health           : {}/healthz", demo.web_url);
     println!("  Exchange simulé (EWS)    : {}", demo.sim.ews_url());

@@ -135,6 +135,43 @@ pub fn recurrence(item: &Item, r: &wire::Recurrence, fallback: Tz) -> Option<Rec
     })
 }
 
+fn wire_day(d: Weekday) -> DayOfWeek {
+    match d {
+        Weekday::Mon => DayOfWeek::Monday,
+        Weekday::Tue => DayOfWeek::Tuesday,
+        Weekday::Wed => DayOfWeek::Wednesday,
+        Weekday::Thu => DayOfWeek::Thursday,
+        Weekday::Fri => DayOfWeek::Friday,
+        Weekday::Sat => DayOfWeek::Saturday,
+        Weekday::Sun => DayOfWeek::Sunday,
+    }
+}
+
+/// The EWS form of a series resa creates (daily or weekly, as the web site
+/// books them); `None` for the other patterns, which resa only reads.
+pub fn wire_recurrence(r: &Recurrence) -> Option<wire::Recurrence> {
+    let pattern = match &r.pattern {
+        Pattern::Daily { interval } => wire::RecurrencePattern::Daily { interval: *interval },
+        Pattern::Weekly {
+            interval,
+            days,
+            first_day_of_week,
+        } => wire::RecurrencePattern::Weekly {
+            interval: *interval,
+            days_of_week: days.iter().map(|d| wire_day(*d)).collect(),
+            first_day_of_week: Some(wire_day(*first_day_of_week)),
+        },
+        _ => return None,
+    };
+    let start = r.start_date;
+    let range = match r.range {
+        RecurrenceRange::NoEnd => wire::RecurrenceRange::NoEnd { start },
+        RecurrenceRange::EndDate(end) => wire::RecurrenceRange::EndDate { start, end },
+        RecurrenceRange::Numbered(count) => wire::RecurrenceRange::Numbered { start, count },
+    };
+    Some(wire::Recurrence { pattern, range })
+}
+
 /// The organiser as resa matches it: an SMTP address, or `EX:` and the legacy DN.
 pub fn organiser(item: &Item) -> Option<String> {
     let mb = item

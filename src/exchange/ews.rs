@@ -315,7 +315,36 @@ impl Exchange for EwsExchange {
         if meeting.tentative {
             item.legacy_free_busy_status = Some(crate::ews::item::LegacyFreeBusyStatus::Tentative);
         }
+        if let Some(r) = &meeting.recurrence {
+            item.recurrence = Some(
+                super::convert::wire_recurrence(r)
+                    .ok_or_else(|| ExchangeError::Permanent("this recurrence cannot be sent to Exchange".into()))?,
+            );
+            // The pattern is read in the meeting's zone.
+            let windows = crate::ews::types::iana_to_windows(r.tz.name())
+                .ok_or_else(|| ExchangeError::Permanent(format!("no Windows zone for {}", r.tz.name())))?;
+            if self.client.config().version >= crate::ews::soap::ServerVersion::Exchange2010_SP2 {
+                item.start_time_zone = Some(crate::ews::types::TimeZoneDefinition::new(windows));
+                item.end_time_zone = Some(crate::ews::types::TimeZoneDefinition::new(windows));
+            } else {
+                item.meeting_time_zone = Some(crate::ews::types::MeetingTimeZone {
+                    time_zone_name: Some(windows.to_owned()),
+                    base_offset: None,
+                    standard: None,
+                    daylight: None,
+                });
+            }
+        }
         let op = CreateItem::meeting(item, Some(self.folder(mailbox, DistinguishedFolder::Calendar)));
+        self.call(mailbox, &op)
+            .await
+            .and_then(|r| r.into_single())
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn cancel_meeting(&self, mailbox: &str, item_id: &str, body: &str) -> Result<(), ExchangeError> {
+        let op = CreateItem::respond(ResponseObjectKind::CancelCalendarItem, ItemId::new(item_id), Some(body));
         self.call(mailbox, &op)
             .await
             .and_then(|r| r.into_single())

@@ -120,6 +120,9 @@ pub struct NewMeeting {
     pub attendee: String,
     /// Held for approval: shown as tentative.
     pub tentative: bool,
+    /// A series (daily or weekly, booked on the web): `start`–`end` is its
+    /// first occurrence.
+    pub recurrence: Option<crate::domain::recurrence::Recurrence>,
 }
 
 /// How an endpoint tells resa that something changed in a mailbox.
@@ -289,6 +292,15 @@ pub trait Exchange: Send + Sync + 'static {
         &self,
         mailbox: &str,
         meeting: &NewMeeting,
+    ) -> impl Future<Output = Result<(), ExchangeError>> + Send;
+
+    /// Cancels a meeting the resource organised (a web booking cancelled on
+    /// the site): Exchange sends the attendees a cancellation with `body`.
+    fn cancel_meeting(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+        body: &str,
     ) -> impl Future<Output = Result<(), ExchangeError>> + Send;
 
     /// The resource's calendar between two instants.

@@ -189,6 +189,22 @@ pub struct MailboxSyncRow {
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
     pub lease_owner: Option<String>,
+    /// An admin asked for a resync the daemon has not done yet.
+    pub resync_requested_at: Option<DateTime<Utc>>,
+    /// Differences with the calendar that reconciliation still sees.
+    pub open_drift: i64,
+}
+
+/// A difference between a resource calendar and the store, still open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftRow {
+    pub resource_id: Uuid,
+    pub resource_name: String,
+    /// `unknown_item`, `missing_item` or `time_mismatch`.
+    pub kind: String,
+    pub uid: Option<String>,
+    pub details: serde_json::Value,
+    pub found_at: DateTime<Utc>,
 }
 
 /// A blackout on one resource.
@@ -691,7 +707,9 @@ impl Store {
         let Some(row) = sqlx::query(
             "SELECT b.resource_id, b.uid, b.sequence, b.exchange_item_id,
                     coalesce((SELECT p.preferred_language FROM people p WHERE p.id = b.organiser_person_id), 'fr')
-                        AS language
+                        AS language,
+                    (SELECT o.period FROM occurrences o WHERE o.booking_id = b.id AND o.status = 'held'
+                     ORDER BY lower(o.period) LIMIT 1) AS first_held
              FROM bookings b WHERE b.id = $1 AND b.status = 'held' FOR UPDATE OF b",
         )
         .bind(booking_id)
@@ -705,6 +723,7 @@ impl Store {
         let sequence: i32 = row.try_get("sequence")?;
         let exchange_item_id: Option<String> = row.try_get("exchange_item_id")?;
         let language: String = row.try_get("language")?;
+        let first_held: Option<PgRange<DateTime<Utc>>> = row.try_get("first_held")?;
         let (booking_status, occurrence_status, outcome) = match verdict {
             ManagerVerdict::Approve => ("accepted", "accepted", "approve"),
             ManagerVerdict::Refuse => ("declined", "declined", "refuse"),
@@ -742,8 +761,15 @@ impl Store {
         .await?;
         // A request that came from Outlook was answered "tentative" when it
         // was held: the final answer goes back through the outbox, in the
-        // same transaction, so it is sent exactly once.
+        // same transaction, so it is sent exactly once. Exchange removed the
+        // request when it was answered, so the answer goes to the meeting in
+        // the resource calendar, found by its UID near its first held slot
+        // (`calendar_uid`, `start`, `end`).
         if let Some(item_id) = exchange_item_id {
+            let (start, end) = first_held
+                .as_ref()
+                .and_then(bounds)
+                .ok_or_else(|| StoreError::Invalid(format!("held booking {booking_id} holds no slot")))?;
             let fr = language != "en";
             let head = match (verdict, fr) {
                 (ManagerVerdict::Approve, true) => "Votre demande est approuvée par un gestionnaire.",
@@ -769,6 +795,9 @@ impl Store {
             .bind(format!("manager:{booking_id}:{decision_id}"))
             .bind(serde_json::json!({
                 "reference_item_id": item_id,
+                "calendar_uid": uid.split('#').next().unwrap_or(&uid),
+                "start": start.to_rfc3339(),
+                "end": end.to_rfc3339(),
                 "body": body,
                 "language": if fr { "fr" } else { "en" },
                 "decision_id": decision_id,
@@ -796,9 +825,11 @@ impl Store {
     pub async fn mailbox_sync_status(&self) -> Result<Vec<MailboxSyncRow>> {
         let rows = sqlx::query(
             "SELECT r.id, r.name, r.mailbox_smtp, m.last_sync_at, m.last_event_at, m.last_error, m.last_error_at,
-                    m.lease_owner
+                    m.lease_owner, m.resync_requested_at,
+                    (SELECT count(*) FROM calendar_drift d
+                     WHERE d.resource_id = r.id AND d.resolved_at IS NULL) AS open_drift
              FROM resources r LEFT JOIN mailbox_sync m ON m.resource_id = r.id
-             ORDER BY m.last_error_at DESC NULLS LAST, r.name",
+             ORDER BY m.last_error_at DESC NULLS LAST, open_drift DESC, r.name",
         )
         .fetch_all(self.pool())
         .await?;
@@ -813,9 +844,92 @@ impl Store {
                     last_error: r.try_get("last_error")?,
                     last_error_at: r.try_get("last_error_at")?,
                     lease_owner: r.try_get("lease_owner")?,
+                    resync_requested_at: r.try_get("resync_requested_at")?,
+                    open_drift: r.try_get("open_drift")?,
                 })
             })
             .collect()
+    }
+
+    /// Synced groups whose name, account or description contains `text`
+    /// (any case), at most `limit`: (directory name, object GUID, name,
+    /// account, description). The group search of a site run without a
+    /// directory connection (the demo) reads these copies.
+    pub async fn search_synced_groups(
+        &self,
+        text: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Uuid, String, String, Option<String>)>> {
+        let pattern = format!(
+            "%{}%",
+            text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        );
+        let rows = sqlx::query(
+            "SELECT d.name AS directory, g.object_guid, g.name, g.sam_account_name, g.description
+             FROM groups g JOIN directories d ON d.id = g.directory_id
+             WHERE g.deleted_at IS NULL
+               AND (g.name ILIKE $1 OR g.sam_account_name ILIKE $1 OR coalesce(g.description, '') ILIKE $1)
+             ORDER BY g.name, d.name
+             LIMIT $2",
+        )
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("directory")?,
+                    r.try_get("object_guid")?,
+                    r.try_get("name")?,
+                    r.try_get("sam_account_name")?,
+                    r.try_get("description")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Open differences found by reconciliation on every resource, newest
+    /// first, at most `limit`.
+    pub async fn open_drift_all(&self, limit: i64) -> Result<Vec<DriftRow>> {
+        let rows = sqlx::query(
+            "SELECT d.resource_id, r.name, d.kind, d.uid, d.details, d.found_at
+             FROM calendar_drift d JOIN resources r ON r.id = d.resource_id
+             WHERE d.resolved_at IS NULL
+             ORDER BY d.found_at DESC, r.name, d.kind
+             LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DriftRow {
+                    resource_id: r.try_get("resource_id")?,
+                    resource_name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    uid: r.try_get("uid")?,
+                    details: r.try_get("details")?,
+                    found_at: r.try_get("found_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Asks the daemon to read one mailbox again from scratch. Creates the
+    /// mailbox's sync row when the daemon has not seen it yet. `false` when
+    /// the resource does not exist.
+    pub async fn request_mailbox_resync(&self, resource_id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO mailbox_sync (resource_id, resync_requested_at)
+             SELECT id, $2 FROM resources WHERE id = $1
+             ON CONFLICT (resource_id) DO UPDATE SET resync_requested_at = EXCLUDED.resync_requested_at",
+        )
+        .bind(resource_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The slots held on several resources over `[from, to)`, with subject

@@ -28,7 +28,9 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 
 pub use error::WebError;
-pub use sink::{BookingSinkError, CancelledMeeting, NoopBookingSink, RecordingBookingSink, WebBookingSink, WebMeeting};
+pub use sink::{
+    BookingSinkError, CancelledMeeting, NoopBookingSink, Organised, RecordingBookingSink, WebBookingSink, WebMeeting,
+};
 
 /// A directory group whose members administer resa (`directory:group` in
 /// the configuration, the group named by its sAMAccountName).
@@ -86,6 +88,7 @@ pub fn router(state: WebState) -> Router {
     let routes = Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::auth::login_form).post(pages::auth::login_submit))
+        .route("/login/demo", post(pages::auth::demo_login_submit))
         .route("/logout", post(pages::auth::logout))
         .route("/bookings", get(pages::bookings::my_bookings))
         .route("/bookings/{id}", get(pages::bookings::explain))
@@ -119,6 +122,7 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/grants/{id}/delete", post(pages::admin::delete_grant))
         .route("/admin/audit", get(pages::admin::audit))
         .route("/admin/status", get(pages::admin::status))
+        .route("/admin/status/{id}/resync", post(pages::admin::resync))
         .route("/reports", get(pages::reports::page))
         .route("/reports/{file}", get(pages::reports::csv))
         .route(

@@ -25,15 +25,35 @@ pub struct WebMeeting {
     pub outcome: String,
     /// The decision's text for the organiser, in their language.
     pub message: String,
+    /// A series: `start`–`end` is its first occurrence.
+    pub recurrence: Option<crate::domain::recurrence::Recurrence>,
 }
 
-/// A web booking cancelled on the site, to remove from the resource calendar.
+/// Who organised a meeting cancelled on the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Organised {
+    /// Booked on the site: the resource organised the meeting, so it cancels
+    /// it and the agent gets a cancellation.
+    ByResource,
+    /// Booked in Outlook: the resource is an attendee, so it declines and the
+    /// organiser gets the refusal in their mailbox.
+    ByOrganiser,
+}
+
+/// A booking cancelled on the site, to take out of the resource calendar
+/// and to tell the other side about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelledMeeting {
     pub booking_id: Uuid,
     pub uid: String,
     pub resource_id: Uuid,
     pub resource_mailbox: String,
+    pub organised: Organised,
+    /// From the first occurrence's start to the last one's end.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The text sent with the cancellation or the refusal.
+    pub message: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +71,8 @@ pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BookingSinkErro
 pub trait WebBookingSink: Send + Sync + 'static {
     fn create_meeting<'a>(&'a self, meeting: &'a WebMeeting) -> SinkFuture<'a>;
 
-    /// Removes a web booking's meeting; nothing by default, for sinks that
-    /// create nothing.
+    /// Takes a cancelled booking's meeting out of the resource calendar and
+    /// tells the organiser; nothing by default, for sinks that create nothing.
     fn cancel_meeting<'a>(&'a self, _meeting: &'a CancelledMeeting) -> SinkFuture<'a> {
         Box::pin(async { Ok(()) })
     }

@@ -17,3 +17,4 @@ mod sim;
 mod tls;
 mod vehicles;
 mod web;
+mod web_exchange;

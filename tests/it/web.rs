@@ -374,7 +374,9 @@ async fn roles_are_enforced_on_the_server() {
         "/admin/audit",
         "/admin/status",
     ];
-    let manager_pages = ["/approvals", "/blackouts"];
+    // The approval queue is open to everyone signed in (a circuit step may
+    // name any agent as approver); what it lists is checked with circuits.
+    let manager_pages = ["/blackouts"];
     for p in admin_pages {
         let a = get(&w, p, Some(&agent)).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "agent on {p}");
@@ -1266,4 +1268,86 @@ impl<'a> std::future::IntoFuture for Pending<'a> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.run(Body::empty()))
     }
+}
+
+#[tokio::test]
+async fn the_status_page_shows_sync_lag_errors_and_drift_and_resyncs_one_mailbox() {
+    let w = world().await;
+    let admin = login(&w, w.admin).await;
+    let agent = login(&w, w.agent).await;
+    // The room was last read 40 minutes ago and failed since; reconciliation
+    // found a meeting resa never saw, with a hostile subject.
+    w.store.register_mailboxes().await.expect("register");
+    sqlx::query(
+        "UPDATE mailbox_sync SET last_sync_at = $2, last_error = 'ErrorServerBusy', last_error_at = $3
+         WHERE resource_id = $1",
+    )
+    .bind(w.room.id)
+    .bind(now() - chrono::Duration::minutes(40))
+    .bind(now() - chrono::Duration::minutes(2))
+    .execute(w.store.pool())
+    .await
+    .expect("sync state");
+    w.store
+        .record_drift(
+            w.room.id,
+            &[resa::store::sync::Drift {
+                kind: "unknown_item",
+                uid: Some("direct-edit".into()),
+                exchange_item_id: Some("AAMk".into()),
+                details: serde_json::json!({
+                    "start": tue(9, 0).to_rfc3339(),
+                    "end": tue(10, 0).to_rfc3339(),
+                    "subject": HOSTILE,
+                }),
+            }],
+            now(),
+        )
+        .await
+        .expect("drift");
+
+    let page = get(&w, "/admin/status", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = named_escapes(&page.body);
+    assert!(body.contains("40 min <strong>(en retard)</strong>"), "{body}");
+    assert!(body.contains("ErrorServerBusy"), "{body}");
+    assert!(body.contains("Écarts avec le calendrier"), "{body}");
+    assert!(body.contains("réunion inconnue de resa"), "{body}");
+    assert!(body.contains("le mardi 1er décembre 2026 de 9 h à 10 h"), "{body}");
+    assert!(body.contains("direct-edit"), "{body}");
+    assert!(!body.contains(HOSTILE), "a drift's subject is shown as text");
+    let action = format!("/admin/status/{}/resync", w.room.id);
+    assert!(body.contains(&action), "{body}");
+
+    // Only an admin may ask for a resync, and only with the form's token.
+    let a = post(&w, &action, Some(&agent), &[("_csrf", &agent.csrf)]).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = post(&w, &action, Some(&admin), &[]).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let unknown = format!("/admin/status/{}/resync", Uuid::new_v4());
+    let a = post(&w, &unknown, Some(&admin), &[("_csrf", &admin.csrf)]).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let requested: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT resync_requested_at FROM mailbox_sync WHERE resource_id = $1")
+            .bind(w.room.id)
+            .fetch_one(w.store.pool())
+            .await
+            .expect("row");
+    assert_eq!(requested, None);
+
+    let a = post(&w, &action, Some(&admin), &[("_csrf", &admin.csrf)]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&a), "/admin/status?msg=admin.resync_requested");
+    let page = get(&w, location(&a), Some(&admin)).await;
+    assert!(page.body.contains("Resynchronisation demandée"), "{}", page.body);
+    assert!(page.body.contains("resynchronisation demandée"), "{}", page.body);
+    let requested: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT resync_requested_at FROM mailbox_sync WHERE resource_id = $1")
+            .bind(w.room.id)
+            .fetch_one(w.store.pool())
+            .await
+            .expect("row");
+    assert_eq!(requested, Some(now()));
+    let audit = get(&w, "/admin/audit", Some(&admin)).await;
+    assert!(audit.body.contains("mailbox.resync"), "{}", audit.body);
 }

@@ -584,6 +584,18 @@ async fn grants_page(state: &WebState, ctx: &Ctx, q: &GrantsQuery, error: Option
     let text = q.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let mut results = Vec::new();
     let mut search_errors = Vec::new();
+    if !text.is_empty() && state.directories.is_empty() {
+        // No directory to ask live (the demo): the groups synced earlier.
+        results.extend(state.store.search_synced_groups(&text, 50).await?.into_iter().map(
+            |(directory, guid, name, account, description)| GroupResult {
+                directory,
+                guid,
+                name,
+                account,
+                description: description.unwrap_or_default(),
+            },
+        ));
+    }
     if !text.is_empty() {
         for d in &state.directories {
             match crate::directory::search_groups(d, &text).await {
@@ -815,12 +827,29 @@ struct DirectoryLine {
 }
 
 struct MailboxLine {
+    id: Uuid,
     name: String,
     mailbox: String,
     last_sync: String,
+    /// How long since the last successful pass, in words.
+    lag: String,
+    /// The lag is long enough to look at.
+    late: bool,
     last_event: String,
     lease: String,
     error: String,
+    drift: i64,
+    /// A resync was asked for and not done yet.
+    resync_pending: bool,
+}
+
+struct DriftLine {
+    resource: String,
+    kind: &'static str,
+    uid: String,
+    subject: String,
+    when: String,
+    found: String,
 }
 
 #[derive(Template)]
@@ -829,9 +858,39 @@ struct StatusPage {
     base: Base,
     directories: Vec<DirectoryLine>,
     mailboxes: Vec<MailboxLine>,
+    drift: Vec<DriftLine>,
 }
 
-pub async fn status(State(state): State<WebState>, ctx: Ctx) -> Result<Response> {
+/// A lag beyond which a mailbox is shown as late.
+const LATE_AFTER_MINUTES: i64 = 15;
+
+/// "3 min", "2 h 05", "4 j" from a duration.
+fn lag_text(lang: Lang, d: chrono::Duration) -> String {
+    let minutes = d.num_minutes().max(0);
+    match minutes {
+        0 => lang.text("admin.lag_now").to_owned(),
+        1..60 => format!("{minutes} min"),
+        60..2880 => format!("{} h {:02}", minutes / 60, minutes % 60),
+        _ => format!("{} {}", minutes / 1440, lang.text("admin.days")),
+    }
+}
+
+/// A drift's dates, from its details (`start`, `end` as RFC 3339).
+fn drift_when(lang: Lang, details: &serde_json::Value) -> String {
+    let at = |k: &str| {
+        details[k]
+            .as_str()
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    match (at("start"), at("end")) {
+        (Some(s), Some(e)) => super::span(lang, "Europe/Paris", s, e),
+        (Some(s), None) => instant(lang, "Europe/Paris", s),
+        _ => String::new(),
+    }
+}
+
+pub async fn status(State(state): State<WebState>, ctx: Ctx, Query(q): Query<FlashQuery>) -> Result<Response> {
     ctx.require(Role::Admin)?;
     let lang = ctx.lang;
     let now = state.clock.now();
@@ -858,19 +917,71 @@ pub async fn status(State(state): State<WebState>, ctx: Ctx) -> Result<Response>
         .await?
         .into_iter()
         .map(|m| MailboxLine {
+            id: m.resource_id,
             last_sync: when(m.last_sync_at),
+            lag: match m.last_sync_at {
+                Some(t) => lag_text(lang, now - t),
+                None => lang.text("admin.never").to_owned(),
+            },
+            late: m
+                .last_sync_at
+                .is_none_or(|t| (now - t).num_minutes() >= LATE_AFTER_MINUTES),
             last_event: when(m.last_event_at),
             lease: m.lease_owner.unwrap_or_default(),
             error: m.last_error.unwrap_or_default(),
+            drift: m.open_drift,
+            resync_pending: m.resync_requested_at.is_some(),
             name: m.resource_name,
             mailbox: m.mailbox_smtp,
         })
         .collect();
+    let drift = state
+        .store
+        .open_drift_all(200)
+        .await?
+        .into_iter()
+        .map(|d| DriftLine {
+            kind: lang.text(match d.kind.as_str() {
+                "unknown_item" => "admin.drift_unknown_item",
+                "missing_item" => "admin.drift_missing_item",
+                _ => "admin.drift_time_mismatch",
+            }),
+            uid: d.uid.unwrap_or_default(),
+            subject: d.details["subject"].as_str().unwrap_or_default().to_owned(),
+            when: drift_when(lang, &d.details),
+            found: instant(lang, "Europe/Paris", d.found_at),
+            resource: d.resource_name,
+        })
+        .collect();
     render(&StatusPage {
-        base: Base::new(&ctx, "admin.status_title"),
+        base: Base::new(&ctx, "admin.status_title").with_flash(q.msg.as_deref()),
         directories,
         mailboxes,
+        drift,
     })
+}
+
+/// Asks the daemon to read one mailbox again from scratch (its Inbox from an
+/// empty sync state; decisions already taken are recognised by UID and
+/// sequence, so nothing is decided twice).
+pub async fn resync(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response> {
+    let user = ctx.require(Role::Admin)?;
+    let now = state.clock.now();
+    if !state.store.request_mailbox_resync(id, now).await? {
+        return Err(WebError::NotFound);
+    }
+    state
+        .store
+        .record_audit(
+            now,
+            &user.person_id.to_string(),
+            "mailbox.resync",
+            "resource",
+            Some(&id.to_string()),
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(see_other("/admin/status?msg=admin.resync_requested"))
 }
 
 /// A resource row's label for selects elsewhere.

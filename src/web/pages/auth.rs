@@ -1,15 +1,67 @@
-//! Login against the directories and logout.
+//! Login against the directories, the demo's sign-in without a directory,
+//! and logout.
 
 use super::{Base, render, see_other};
 use crate::directory::{DirectoryError, Secret};
 use crate::web::WebState;
 use crate::web::error::Result;
-use crate::web::session::{Ctx, cookie, pre_cookie, session_cookie};
+use crate::web::error::WebError;
+use crate::web::session::{Ctx, Role, cookie, pre_cookie, session_cookie};
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The demo's sign-in without a directory. Only `resa demo` installs it, as a
+/// request extension of the site it serves on loopback; no configuration key
+/// turns it on, so `resa serve` never offers it and answers 404 to its route.
+#[derive(Debug, Clone, Default)]
+pub struct DemoLogin {
+    pub accounts: Vec<DemoAccount>,
+}
+
+/// One seeded demo person offered on the login page.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub person_id: Uuid,
+    pub name: String,
+    /// The role the seeded grants and groups give them (shown; the site still
+    /// computes the role from the store on every request).
+    pub role: Role,
+    /// What they are, in French, e.g. "Plaine Commune, gère les salles du siège".
+    pub note: String,
+}
+
+/// A demo account as the login page shows it.
+struct DemoLine {
+    person_id: String,
+    name: String,
+    role: &'static str,
+    note: String,
+}
+
+fn demo_lines(ctx: &Ctx, demo: Option<&DemoLogin>) -> Vec<DemoLine> {
+    demo.map(|d| {
+        d.accounts
+            .iter()
+            .map(|a| DemoLine {
+                person_id: a.person_id.to_string(),
+                name: a.name.clone(),
+                role: ctx.lang.text(match a.role {
+                    Role::Admin => "role.admin",
+                    Role::Manager => "role.manager",
+                    Role::Agent => "role.agent",
+                }),
+                note: a.note.clone(),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -18,6 +70,8 @@ struct LoginPage {
     error: Option<&'static str>,
     username: String,
     next: String,
+    /// The demo's accounts; empty outside `resa demo`.
+    demo: Vec<DemoLine>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +89,11 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
-pub async fn login_form(ctx: Ctx, Query(q): Query<NextQuery>) -> Result<Response> {
+pub async fn login_form(
+    ctx: Ctx,
+    demo: Option<Extension<Arc<DemoLogin>>>,
+    Query(q): Query<NextQuery>,
+) -> Result<Response> {
     if ctx.user.is_some() {
         return Ok(see_other(&local_path(q.next.as_deref())));
     }
@@ -44,6 +102,7 @@ pub async fn login_form(ctx: Ctx, Query(q): Query<NextQuery>) -> Result<Response
         error: None,
         username: String::new(),
         next: local_path(q.next.as_deref()),
+        demo: demo_lines(&ctx, demo.as_deref().map(|d| d.as_ref())),
     })
 }
 
@@ -63,7 +122,12 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
-pub async fn login_submit(State(state): State<WebState>, ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response> {
+pub async fn login_submit(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    demo: Option<Extension<Arc<DemoLogin>>>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response> {
     let next = local_path(form.next.as_deref());
     let refuse = |message: &'static str, status: StatusCode| -> Result<Response> {
         let page = LoginPage {
@@ -71,6 +135,7 @@ pub async fn login_submit(State(state): State<WebState>, ctx: Ctx, Form(form): F
             error: Some(message),
             username: form.username.clone(),
             next: next.clone(),
+            demo: demo_lines(&ctx, demo.as_deref().map(|d| d.as_ref())),
         };
         Ok((status, render(&page)?).into_response())
     };
@@ -106,25 +171,43 @@ pub async fn login_submit(State(state): State<WebState>, ctx: Ctx, Form(form): F
         };
         return refuse(text, StatusCode::FORBIDDEN);
     }
+    open_session(
+        &state,
+        &ctx,
+        person.id,
+        serde_json::json!({ "directory": user.directory, "account": user.sam_account_name }),
+        &next,
+    )
+    .await
+}
+
+/// Opens a session for `person_id` and sends the browser on to `next`.
+async fn open_session(
+    state: &WebState,
+    ctx: &Ctx,
+    person_id: Uuid,
+    audit: serde_json::Value,
+    next: &str,
+) -> Result<Response> {
     let now = state.clock.now();
-    let session = state.store.create_session(person.id, ctx.lang.code(), now).await?;
+    let session = state.store.create_session(person_id, ctx.lang.code(), now).await?;
     state
         .store
         .record_audit(
             now,
-            &person.id.to_string(),
+            &person_id.to_string(),
             "session.login",
             "person",
-            Some(&person.id.to_string()),
-            serde_json::json!({ "directory": user.directory, "account": user.sam_account_name }),
+            Some(&person_id.to_string()),
+            audit,
         )
         .await?;
-    tracing::info!(person.id = %person.id, "web: login");
+    tracing::info!(person.id = %person_id, "web: login");
     let secure = state.secure_cookies;
     let max_age = (session.expires_at - now).num_seconds().max(0);
     // The session cookie lasts as long as the browser unless the session
     // ends first; the server's expiry is what counts.
-    let mut response = see_other(&next);
+    let mut response = see_other(next);
     let h = response.headers_mut();
     for c in [
         cookie(
@@ -141,6 +224,30 @@ pub async fn login_submit(State(state): State<WebState>, ctx: Ctx, Form(form): F
         }
     }
     Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DemoLoginForm {
+    person: Uuid,
+    next: Option<String>,
+}
+
+/// Signs in as one of the demo's listed people. Only exists under `resa
+/// demo`; anywhere else the route is not found.
+pub async fn demo_login_submit(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    demo: Option<Extension<Arc<DemoLogin>>>,
+    Form(form): Form<DemoLoginForm>,
+) -> Result<Response> {
+    let Some(Extension(demo)) = demo else {
+        return Err(WebError::NotFound);
+    };
+    if !demo.accounts.iter().any(|a| a.person_id == form.person) {
+        return Err(WebError::BadRequest(ctx.lang.text("login.demo_unknown").into()));
+    }
+    let next = local_path(form.next.as_deref());
+    open_session(&state, &ctx, form.person, serde_json::json!({ "demo": true }), &next).await
 }
 
 pub async fn logout(State(state): State<WebState>, ctx: Ctx) -> Result<Response> {

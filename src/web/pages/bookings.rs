@@ -473,24 +473,42 @@ pub async fn cancel(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid
         return Err(WebError::NotFound);
     }
     let now = state.clock.now();
+    // The span the meeting covers in the resource calendar, to find it there.
+    let occurrences = state.store.occurrences_of(b.id).await?;
+    let span = occurrences
+        .iter()
+        .map(|o| o.start)
+        .min()
+        .zip(occurrences.iter().map(|o| o.end).max());
+    let mut flash = "bookings.cancelled";
     if state
         .store
         .cancel_request(b.resource_id, &b.uid, b.sequence, now)
         .await?
     {
-        // A meeting the site created in Exchange is removed there too; one
-        // that came from Outlook is its organiser's to cancel.
-        if b.source == "web"
-            && let Some(r) = state.store.resource_row(b.resource_id).await?
+        // Exchange is told too: a meeting the site created is cancelled (the
+        // agent gets the cancellation); one made in Outlook is declined by
+        // the resource (the organiser gets the refusal in their mailbox).
+        if let Some(r) = state.store.resource_row(b.resource_id).await?
+            && let Some((start, end)) = span
         {
             let meeting = crate::web::sink::CancelledMeeting {
                 booking_id: b.id,
                 uid: b.uid.clone(),
                 resource_id: b.resource_id,
                 resource_mailbox: r.mailbox_smtp,
+                organised: if b.source == "web" {
+                    crate::web::sink::Organised::ByResource
+                } else {
+                    crate::web::sink::Organised::ByOrganiser
+                },
+                start,
+                end,
+                message: format!("{} {}", ctx.lang.text("bookings.cancel_message"), user.name),
             };
             if let Err(e) = state.booking_sink.cancel_meeting(&meeting).await {
                 tracing::error!(booking.id = %b.id, error = %e, "web: the meeting could not be cancelled in Exchange");
+                flash = "bookings.cancel_sink_failed";
             }
         }
         state
@@ -501,9 +519,9 @@ pub async fn cancel(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid
                 "booking.cancel",
                 "booking",
                 Some(&id.to_string()),
-                serde_json::json!({ "channel": "web" }),
+                serde_json::json!({ "channel": "web", "source": b.source, "exchange_told": flash == "bookings.cancelled" }),
             )
             .await?;
     }
-    Ok(see_other("/bookings?msg=bookings.cancelled"))
+    Ok(see_other(&format!("/bookings?msg={flash}")))
 }

@@ -1,9 +1,11 @@
-//! Availability search with a day grid, and booking from the web: the same
-//! rule engine decides (`Store::record_request` with `Source::Web`), then the
-//! meeting is handed to the [`crate::web::WebBookingSink`] for Exchange.
+//! Availability search with a day grid, and booking from the web (one meeting
+//! or a daily, working-day or weekly series with an end date or a count): the
+//! same rule engine decides (`Store::record_request` with `Source::Web`), then
+//! the meeting is handed to the [`crate::web::WebBookingSink`] for Exchange.
 
 use super::{Base, render, see_other};
 use crate::domain::When;
+use crate::domain::recurrence::{Pattern, Recurrence, RecurrenceRange};
 use crate::store::bookings::Source;
 use crate::store::requests::{IncomingRequest, Recorded};
 use crate::web::WebState;
@@ -14,7 +16,7 @@ use crate::web::sink::WebMeeting;
 use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::response::Response;
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -206,14 +208,89 @@ pub struct BookForm {
     subject: String,
     #[serde(default)]
     attendees: String,
+    /// "", "daily", "weekdays" or "weekly".
+    #[serde(default)]
+    repeat: String,
+    /// The last date of a series (YYYY-MM-DD), or…
+    #[serde(default)]
+    until: String,
+    /// …its number of occurrences.
+    #[serde(default)]
+    count: String,
+}
+
+/// The most occurrences a series booked on the web may have.
+const MAX_SERIES_OCCURRENCES: u32 = 260;
+
+/// A series from the booking form: `None` for a single meeting, an error
+/// key when the form's repetition cannot be read.
+fn series_of(
+    form: &BookForm,
+    day: NaiveDate,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> std::result::Result<Option<Recurrence>, &'static str> {
+    use chrono::Datelike;
+    let pattern = match form.repeat.trim() {
+        "" | "none" => return Ok(None),
+        "daily" => Pattern::Daily { interval: 1 },
+        "weekdays" => Pattern::Weekly {
+            interval: 1,
+            days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
+            first_day_of_week: Weekday::Mon,
+        },
+        "weekly" => Pattern::Weekly {
+            interval: 1,
+            days: vec![day.weekday()],
+            first_day_of_week: Weekday::Mon,
+        },
+        _ => return Err("book.repeat_invalid"),
+    };
+    let until = form.until.trim();
+    let count = form.count.trim();
+    let range = match (until.is_empty(), count.is_empty()) {
+        (false, true) => {
+            let last = NaiveDate::parse_from_str(until, "%Y-%m-%d").map_err(|_| "book.until_invalid")?;
+            if last <= day {
+                return Err("book.until_invalid");
+            }
+            RecurrenceRange::EndDate(last)
+        }
+        (true, false) => match count.parse::<u32>() {
+            Ok(n) if (2..=MAX_SERIES_OCCURRENCES).contains(&n) => RecurrenceRange::Numbered(n),
+            _ => return Err("book.count_invalid"),
+        },
+        _ => return Err("book.range_needed"),
+    };
+    let paris = chrono_tz::Europe::Paris;
+    let r = Recurrence {
+        pattern,
+        range,
+        start_date: day,
+        start_time: start.with_timezone(&paris).time(),
+        duration: end - start,
+        tz: paris,
+        deleted: Default::default(),
+        modified: Vec::new(),
+    };
+    // A bounded series: an end date far away must not make thousands of
+    // occurrences.
+    let horizon = start + Duration::days(3 * 366);
+    match r.expand(horizon) {
+        Ok(x) if x.beyond || x.occurrences.len() > MAX_SERIES_OCCURRENCES as usize => Err("book.series_too_long"),
+        Ok(x) if x.occurrences.len() < 2 => Err("book.until_invalid"),
+        Ok(_) => Ok(Some(r)),
+        Err(_) => Err("book.repeat_invalid"),
+    }
 }
 
 pub async fn book(State(state): State<WebState>, ctx: Ctx, Form(form): Form<BookForm>) -> Result<Response> {
     let user = ctx.require(Role::Agent)?;
     let lang = ctx.lang;
-    let Some((_, start, end)) = parse_slot(&form.date, &form.start, &form.end) else {
+    let Some((day, start, end)) = parse_slot(&form.date, &form.start, &form.end) else {
         return Err(WebError::BadRequest(lang.text("search.invalid").into()));
     };
+    let recurrence = series_of(&form, day, start, end).map_err(|key| WebError::BadRequest(lang.text(key).into()))?;
     let Some(resource) = state.store.resource_row(form.resource).await? else {
         return Err(WebError::NotFound);
     };
@@ -233,7 +310,10 @@ pub async fn book(State(state): State<WebState>, ctx: Ctx, Form(form): Form<Book
         organiser_name: Some(name),
         subject: (!subject.is_empty()).then(|| subject.clone()),
         attendees,
-        when: When::Single { start, end },
+        when: match &recurrence {
+            Some(r) => When::Series(Box::new(r.clone())),
+            None => When::Single { start, end },
+        },
         exchange_item_id: None,
         requested_at: now,
     };
@@ -261,6 +341,7 @@ pub async fn book(State(state): State<WebState>, ctx: Ctx, Form(form): Form<Book
             end,
             outcome: decision.kind().to_owned(),
             message,
+            recurrence,
         };
         if let Err(e) = state.booking_sink.create_meeting(&meeting).await {
             tracing::error!(booking.id = %booking_id, error = %e, "web: the meeting could not be created in Exchange");

@@ -1,0 +1,221 @@
+// End-to-end flows of the resa web site in headless Chromium, against a
+// running `resa demo` (its simulated Exchange included), started by the Rust
+// integration test `demo::the_demo_site_in_chromium_reaches_the_simulated_exchange`:
+//
+//   node tests/browser/flows.mjs --base http://127.0.0.1:PORT --sim http://127.0.0.1:PORT/_sim \
+//        --date YYYY-MM-DD --held-subject TEXT --screenshots DIR
+//
+// Each flow signs in through the demo's sign-in page as a person of the
+// customer's directories, acts only through the pages (clicks, fields,
+// selects), then reads the simulated Exchange's mailboxes through its control
+// API to see what Exchange received. A screenshot is saved after each step.
+
+import { chromium } from "playwright-core";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i += 2) {
+    const key = argv[i];
+    if (!key.startsWith("--") || i + 1 >= argv.length) throw new Error(`bad argument ${key}`);
+    out[key.slice(2)] = argv[i + 1];
+  }
+  for (const required of ["base", "sim", "date", "held-subject"]) {
+    if (!out[required]) throw new Error(`missing --${required}`);
+  }
+  out.screenshots = out.screenshots || "target/screenshots";
+  return out;
+}
+
+const args = parseArgs(process.argv.slice(2));
+if (!existsSync(CHROMIUM)) {
+  console.error(`FATAL: ${CHROMIUM} is missing: run .ci/browser-setup.sh`);
+  process.exit(2);
+}
+mkdirSync(args.screenshots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+});
+
+let passed = 0;
+let failed = 0;
+const failures = [];
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed += 1;
+    failures.push(`${name}: ${e.message}`);
+    console.log(`not ok - ${name}\n  ${String(e.message).split("\n").join("\n  ")}`);
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(args.screenshots, `flow-${name}.png`), fullPage: true });
+}
+
+// A mailbox folder of the simulated Exchange.
+async function folder(smtp, name) {
+  const r = await fetch(`${args.sim}/mailboxes/${smtp}/${name}`);
+  if (!r.ok) throw new Error(`control API: ${r.status} for ${smtp}/${name}`);
+  return (await r.json()).items || [];
+}
+
+// Waits until `test` holds for some item of the folder; returns that item.
+async function waitForItem(smtp, name, test, what) {
+  for (let i = 0; i < 150; i += 1) {
+    const hit = (await folder(smtp, name)).find(test);
+    if (hit) return hit;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const items = await folder(smtp, name);
+  throw new Error(`${what}: not in ${smtp}/${name} after 30 s; it holds ${JSON.stringify(items.map((i) => [i.kind, i.response, i.subject]))}`);
+}
+
+// A fresh browser signed in through the demo's sign-in page as `person`.
+async function signIn(person) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "fr-FR" });
+  const page = await context.newPage();
+  await page.goto(`${args.base}/login`, { waitUntil: "load" });
+  const button = page.getByRole("button", { name: new RegExp(`en tant que ${person} \\(`) });
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), button.click()]);
+  const who = await page.textContent(".who");
+  if (!who || !who.includes(person)) throw new Error(`signed in as "${who}", not ${person}`);
+  return { context, page };
+}
+
+// Searches rooms of `site` on the test date and books `room` from its result.
+async function bookRoom(page, { site, room, start, end, subject }) {
+  await page.goto(`${args.base}/search`, { waitUntil: "load" });
+  await page.selectOption("#kind", { label: "Salle de réunion" });
+  await page.selectOption("#site", { label: site });
+  await page.fill("#date", args.date);
+  await page.fill("#start", start);
+  await page.fill("#end", end);
+  await page.fill("#capacity", "4");
+  await Promise.all([page.waitForURL(/\/search\?/), page.getByRole("button", { name: "Chercher" }).click()]);
+  const section = page.locator("section.result", { has: page.locator("h3", { hasText: room }) });
+  await section.getByLabel("Objet de la réunion").fill(subject);
+  await Promise.all([
+    page.waitForURL(/\/bookings\//),
+    section.getByRole("button", { name: new RegExp(`^Réserver : ${room}$`) }).click(),
+  ]);
+  const heading = await page.textContent("h1");
+  if (!/Explication/.test(heading || "")) throw new Error(`after booking, the page is "${heading}"`);
+  return (await page.textContent("dd[class^=status-]")) || "";
+}
+
+await check("an agent books a room on the web and the meeting is in the room's Exchange calendar", async () => {
+  const { context, page } = await signIn("Alice Diallo");
+  const status = await bookRoom(page, {
+    site: "Plaine Commune — Siège – Saint-Denis",
+    room: "Salle Cézanne",
+    start: "10:00",
+    end: "11:00",
+    subject: "Atelier du site web",
+  });
+  await shot(page, "book-explainer");
+  if (!/acceptée/.test(status)) throw new Error(`the booking is "${status}", not accepted`);
+  const meeting = await waitForItem(
+    "salle.cezanne@plainecommune.fr",
+    "calendar",
+    (i) => i.kind === "CalendarItem" && i.subject === "Atelier du site web",
+    "the web booking",
+  );
+  if (!(meeting.attendees || []).some((a) => JSON.stringify(a).includes("alice.diallo@plainecommune.fr"))) {
+    throw new Error(`Alice Diallo is not invited: ${JSON.stringify(meeting.attendees)}`);
+  }
+  await waitForItem(
+    "alice.diallo@plainecommune.fr",
+    "inbox",
+    (i) => i.kind === "MeetingRequest" && i.subject === "Atelier du site web",
+    "the invitation in Alice Diallo's mailbox",
+  );
+  await context.close();
+});
+
+await check("a manager approves a held request from the queue and the organiser's mailbox gets the acceptance", async () => {
+  const { context, page } = await signIn("Bruno Bernard");
+  await page.goto(`${args.base}/approvals`, { waitUntil: "load" });
+  await shot(page, "approvals-before");
+  const approve = page.getByRole("button", { name: `Approuver : ${args["held-subject"]}` }).first();
+  await Promise.all([page.waitForLoadState("load"), approve.click()]);
+  await page.waitForLoadState("load");
+  await shot(page, "approvals-after");
+  const accept = await waitForItem(
+    "alice.diallo@plainecommune.fr",
+    "inbox",
+    (i) => i.kind === "MeetingResponse" && i.response === "Accept" && (i.subject || "").includes(args["held-subject"]),
+    "the acceptance",
+  );
+  if (!String(accept.from || "").includes("salle.hugo@ville-saint-denis.fr")) {
+    throw new Error(`the acceptance comes from ${accept.from}`);
+  }
+  await context.close();
+});
+
+await check("mapping an AD group to a site gives its members the right to book there", async () => {
+  // Before: a Saint-Denis agent may not book at Plaine Commune's head office.
+  const agent = await signIn("Bruno Diallo");
+  const before = await bookRoom(agent.page, {
+    site: "Plaine Commune — Siège – Saint-Denis",
+    room: "Salle Monet",
+    start: "14:00",
+    end: "15:00",
+    subject: "Avant le droit",
+  });
+  await shot(agent.page, "grant-before");
+  if (!/refusée/.test(before)) throw new Error(`before the grant, the booking is "${before}"`);
+
+  // The administrator finds the group and grants it "book" on the site.
+  const admin = await signIn("Alice Martin");
+  const page = admin.page;
+  await page.goto(`${args.base}/admin/grants`, { waitUntil: "load" });
+  await page.fill("#q", "Agents Ville de Saint-Denis");
+  await Promise.all([page.waitForURL(/q=/), page.getByRole("button", { name: /^Rechercher$/ }).click()]);
+  const result = page.locator("form.grant-result", { hasText: "Agents Ville de Saint-Denis" });
+  await result.getByLabel("Portée").selectOption({ label: "Site « Plaine Commune — Siège – Saint-Denis »" });
+  await result.getByLabel("Droit").selectOption({ label: "réserver" });
+  await Promise.all([
+    page.waitForURL(/\/admin\/grants/),
+    result.getByRole("button", { name: /^Accorder/ }).click(),
+  ]);
+  await shot(page, "grant-added");
+  const table = await page.textContent("table");
+  if (!/Agents Ville de Saint-Denis/.test(table || "")) throw new Error("the new grant is not listed");
+  await admin.context.close();
+
+  // After: the same agent books there, and Exchange has the meeting.
+  const after = await bookRoom(agent.page, {
+    site: "Plaine Commune — Siège – Saint-Denis",
+    room: "Salle Monet",
+    start: "15:00",
+    end: "16:00",
+    subject: "Après le droit",
+  });
+  await shot(agent.page, "grant-after");
+  if (!/acceptée/.test(after)) throw new Error(`after the grant, the booking is "${after}"`);
+  await waitForItem(
+    "salle.monet@plainecommune.fr",
+    "calendar",
+    (i) => i.kind === "CalendarItem" && i.subject === "Après le droit",
+    "the booking made with the new right",
+  );
+  await agent.context.close();
+});
+
+await browser.close();
+console.log(`flows: ${passed} passed, ${failed} failed`);
+if (failed > 0) {
+  console.error(failures.join("\n"));
+  process.exit(1);
+}

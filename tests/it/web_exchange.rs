@@ -1,0 +1,349 @@
+//! The web site against the Exchange simulator, with the daemon running:
+//! what a booking or a cancellation made on the site does in Exchange, seen
+//! in the simulated mailboxes.
+
+use crate::daemon::{ALICE, BOB, ROOM, Rig, response_of, rig};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use resa::clock::SharedClock;
+use resa::domain::{Policy, Scope};
+use resa::ews::soap::ServerVersion;
+use resa::exchange::web_sink::ExchangeBookingSink;
+use resa::web::WebState;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+fn site(r: &Rig) -> WebState {
+    let clock: SharedClock = Arc::new(r.clock.clone());
+    WebState {
+        store: r.db.store().clone(),
+        clock: clock.clone(),
+        directories: Vec::new(),
+        admin_groups: Vec::new(),
+        secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
+        secure_cookies: false,
+        exchange_endpoints: vec!["sim".into()],
+        booking_sink: Arc::new(ExchangeBookingSink {
+            store: r.db.store().clone(),
+            exchanges: HashMap::from([("sim".to_owned(), r.exchange(clock))]),
+        }),
+    }
+}
+
+/// A signed-in browser: (cookie, CSRF token).
+async fn sign_in(r: &Rig, account: &str) -> (String, String) {
+    let person =
+        r.db.store()
+            .person_by_account("pc", account)
+            .await
+            .expect("query")
+            .expect("person");
+    let s =
+        r.db.store()
+            .create_session(person.id, "fr", resa::clock::Clock::now(&r.clock))
+            .await
+            .expect("session");
+    (format!("resa_session={}", s.id), s.csrf_token)
+}
+
+async fn send(state: &WebState, request: Request<Body>) -> (StatusCode, String, String) {
+    let response = resa::web::router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+        .await
+        .expect("body");
+    (status, location, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn post(
+    state: &WebState,
+    who: &(String, String),
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let mut pairs = vec![("_csrf", who.1.as_str())];
+    pairs.extend_from_slice(form);
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    let request = Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, &who.0)
+        .body(Body::from(body))
+        .expect("request");
+    send(state, request).await
+}
+
+async fn get(state: &WebState, who: &(String, String), path: &str) -> (StatusCode, String) {
+    let request = Request::get(path)
+        .header(header::COOKIE, &who.0)
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, body) = send(state, request).await;
+    (status, body)
+}
+
+/// The items of a simulated mailbox's folder, through the control API.
+async fn folder(r: &Rig, smtp: &str, folder: &str) -> Vec<Value> {
+    let bytes = r
+        .http
+        .get(format!("{}/mailboxes/{smtp}/{folder}", r.sim.control_url()))
+        .send()
+        .await
+        .expect("control API answers")
+        .bytes()
+        .await
+        .expect("body");
+    let v: Value = serde_json::from_slice(&bytes).expect("json");
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn booking_of(r: &Rig, uid: &str) -> Uuid {
+    for _ in 0..100 {
+        let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM bookings WHERE uid = $1")
+            .bind(uid)
+            .fetch_optional(r.db.pool())
+            .await
+            .expect("query");
+        if let Some(id) = found {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no booking for {uid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_on_the_web_a_meeting_booked_in_outlook_declines_it_in_exchange() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    let uid = r
+        .invite(
+            ALICE,
+            "Comité de pilotage",
+            "2026-12-01T14:00:00",
+            "2026-12-01T15:00:00",
+        )
+        .await;
+    let accepted = r.responses(ALICE, 1).await;
+    assert_eq!(response_of(&accepted, "Comité de pilotage")["response"], "Accept");
+    assert!(
+        folder(&r, ROOM, "calendar")
+            .await
+            .iter()
+            .any(|i| i["uid"] == uid.as_str()),
+        "the room's calendar holds the meeting"
+    );
+    let booking = booking_of(&r, &uid).await;
+
+    // Alice cancels it on the site.
+    let state = site(&r);
+    let alice = sign_in(&r, "alice").await;
+    let (status, to, body) = post(&state, &alice, &format!("/bookings/{booking}/cancel"), &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(to, "/bookings?msg=bookings.cancelled");
+
+    // The room declines in Exchange: Alice's mailbox gets the refusal with
+    // who cancelled, and the room's calendar is free again.
+    let answers = r.responses(ALICE, 2).await;
+    let decline = answers
+        .iter()
+        .find(|i| i["response"] == "Decline")
+        .unwrap_or_else(|| panic!("no refusal in Alice's mailbox: {answers:?}"));
+    let text = decline["body"].as_str().unwrap_or_default();
+    assert!(text.contains("annulée sur le site resa par Alice Martin"), "{text}");
+    assert!(
+        !folder(&r, ROOM, "calendar")
+            .await
+            .iter()
+            .any(|i| i["uid"] == uid.as_str()),
+        "the meeting left the room's calendar"
+    );
+    // The slot is free in resa too.
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM occurrences o JOIN bookings b ON b.id = o.booking_id
+         WHERE b.uid = $1 AND o.status IN ('accepted', 'held')",
+    )
+    .bind(&uid)
+    .fetch_one(r.db.pool())
+    .await
+    .expect("count");
+    assert_eq!(held, 0);
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_booking_cancelled_on_the_web_is_cancelled_for_its_attendee_in_exchange() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let state = site(&r);
+    let alice = sign_in(&r, "alice").await;
+    let room = r.room.to_string();
+    let (status, to, body) = post(
+        &state,
+        &alice,
+        "/book",
+        &[
+            ("resource", &room),
+            ("date", "2026-12-02"),
+            ("start", "10:00"),
+            ("end", "11:00"),
+            ("subject", "Point d'équipe"),
+            ("attendees", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(!to.contains("msg="), "{to}");
+    let calendar = folder(&r, ROOM, "calendar").await;
+    let meeting = calendar
+        .iter()
+        .find(|i| i["subject"] == "Point d'équipe")
+        .unwrap_or_else(|| panic!("the room's calendar lacks the web booking: {calendar:?}"))
+        .clone();
+    assert!(
+        folder(&r, ALICE, "inbox")
+            .await
+            .iter()
+            .any(|i| i["kind"] == "MeetingRequest" && i["uid"] == meeting["uid"]),
+        "Alice is invited"
+    );
+    let booking = to.trim_start_matches("/bookings/").to_owned();
+    let (status, to, _) = post(&state, &alice, &format!("/bookings/{booking}/cancel"), &[]).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/bookings?msg=bookings.cancelled")
+    );
+    assert!(
+        folder(&r, ALICE, "inbox")
+            .await
+            .iter()
+            .any(|i| i["kind"] == "MeetingCancellation" && i["uid"] == meeting["uid"]),
+        "Alice's mailbox gets the cancellation"
+    );
+    assert!(
+        folder(&r, ROOM, "calendar")
+            .await
+            .iter()
+            .all(|i| i["uid"] != meeting["uid"] || i["is_cancelled"] == true),
+        "the meeting is cancelled in the room's calendar"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_booked_on_the_web_is_one_recurring_meeting_in_exchange_with_each_date_decided() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    // Partial acceptance: one taken date among four does not refuse the rest.
+    r.db.store()
+        .set_policy(
+            Scope::Global,
+            &Policy {
+                conflict_max_count: Some(1),
+                conflict_max_percent: Some(50),
+                ..Policy::default()
+            },
+            resa::clock::Clock::now(&r.clock),
+        )
+        .await
+        .expect("policy");
+    let daemon = r.daemon(r.db.store(), "a");
+    // Bob took Tuesday 8 December in Outlook.
+    r.invite(BOB, "Réunion de Bob", "2026-12-08T14:00:00", "2026-12-08T15:00:00")
+        .await;
+    assert_eq!(
+        response_of(&r.responses(BOB, 1).await, "Réunion de Bob")["response"],
+        "Accept"
+    );
+
+    let state = site(&r);
+    let alice = sign_in(&r, "alice").await;
+    let room = r.room.to_string();
+    // A series needs an end: a bad one is refused with a clear message and
+    // books nothing.
+    let (status, _, body) = post(
+        &state,
+        &alice,
+        "/book",
+        &[
+            ("resource", &room),
+            ("date", "2026-12-01"),
+            ("start", "14:00"),
+            ("end", "15:00"),
+            ("subject", "Atelier budget"),
+            ("repeat", "weekly"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("date de fin"), "{body}");
+    let (status, to, body) = post(
+        &state,
+        &alice,
+        "/book",
+        &[
+            ("resource", &room),
+            ("date", "2026-12-01"),
+            ("start", "14:00"),
+            ("end", "15:00"),
+            ("subject", "Atelier budget"),
+            ("attendees", "3"),
+            ("repeat", "weekly"),
+            ("count", "4"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(to.starts_with("/bookings/") && !to.contains("msg="), "{to}");
+
+    // Each date is decided and shown: three accepted, the 8th refused.
+    let (status, page) = get(&state, &alice, &to).await;
+    assert_eq!(status, StatusCode::OK);
+    let dates: Vec<&str> = page
+        .split("<li>")
+        .skip(1)
+        .filter(|l| l.contains("décembre") || l.contains("2026"))
+        .collect();
+    for (day, verdict) in [
+        ("1er décembre", "acceptée"),
+        ("8 décembre", "refusée"),
+        ("15 décembre", "acceptée"),
+        ("22 décembre", "acceptée"),
+    ] {
+        assert!(
+            dates.iter().any(|l| l.contains(day) && l.contains(verdict)),
+            "{day} should be {verdict}: {dates:?}"
+        );
+    }
+
+    // The refused date says why.
+    assert!(
+        page.contains("le mardi 8 décembre 2026 de 14 h à 15 h : La salle est déjà réservée"),
+        "{page}"
+    );
+
+    // Exchange holds one recurring meeting, organised by the room, Alice invited.
+    let calendar = folder(&r, ROOM, "calendar").await;
+    let series: Vec<&Value> = calendar.iter().filter(|i| i["subject"] == "Atelier budget").collect();
+    assert_eq!(series.len(), 1, "{calendar:?}");
+    let rule = series[0]["recurrence"].as_str().unwrap_or_default();
+    assert!(rule.contains("FREQ=WEEKLY") && rule.contains("COUNT=4"), "{rule}");
+    let invitation = folder(&r, ALICE, "inbox")
+        .await
+        .into_iter()
+        .find(|i| i["kind"] == "MeetingRequest" && i["subject"] == "Atelier budget")
+        .expect("Alice's invitation");
+    assert_eq!(invitation["recurrence"], series[0]["recurrence"]);
+    daemon.shutdown().await;
+}
