@@ -740,3 +740,34 @@ pub(crate) async fn record_vehicle_booking(
 pub(crate) fn handover_text(h: &Handover, lang: Lang) -> String {
     h.render(lang)
 }
+
+impl Store {
+    /// Who organised a booking and which resource its occurrences hold (the
+    /// member for a pool booking), for the trip-details page's rights.
+    pub async fn trip_owner(&self, booking_id: Uuid) -> Result<Option<(Option<Uuid>, Uuid, String)>> {
+        let row = sqlx::query(
+            "SELECT b.organiser_person_id, coalesce(a.member_id, b.resource_id) AS resource_id, r.name
+             FROM bookings b LEFT JOIN pool_assignments a ON a.booking_id = b.id
+             JOIN resources r ON r.id = coalesce(a.member_id, b.resource_id)
+             WHERE b.id = $1",
+        )
+        .bind(booking_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| Ok((r.try_get("organiser_person_id")?, r.try_get("resource_id")?, r.try_get("name")?)))
+            .transpose()
+    }
+
+    /// A person by any of their addresses, with their display name.
+    pub async fn person_by_address(&self, address: &str) -> Result<Option<(Uuid, String)>> {
+        let row = sqlx::query(
+            "SELECT p.id, p.display_name FROM person_addresses a JOIN people p ON p.id = a.person_id
+             WHERE a.address = lower($1) AND p.deleted_at IS NULL",
+        )
+        .bind(address.trim())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("display_name")?)))
+            .transpose()
+    }
+}

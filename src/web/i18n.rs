@@ -75,6 +75,7 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("nav.home", "Accueil", "Home"),
     ("nav.bookings", "Mes réservations", "My bookings"),
     ("nav.search", "Rechercher et réserver", "Search and book"),
+    ("nav.vehicles", "Véhicules et prêts", "Vehicles and loans"),
     ("nav.approvals", "Validations", "Approvals"),
     ("nav.blackouts", "Fermetures", "Blackouts"),
     ("nav.resources", "Ressources", "Resources"),

@@ -129,6 +129,20 @@ pub fn router(state: WebState) -> Router {
             "/admin/export",
             get(pages::export::page).post(pages::export::download),
         )
+        .route("/vehicules", get(pages::vehicles::list))
+        .route("/vehicules/prets/{id}", get(pages::vehicles::loan))
+        .route("/vehicules/prets/{id}/presence", post(pages::vehicles::check_in))
+        .route("/vehicules/prets/{id}/depart", post(pages::vehicles::pickup))
+        .route("/vehicules/prets/{id}/retour", post(pages::vehicles::give_back))
+        .route(
+            "/vehicules/trajets/{id}",
+            get(pages::vehicles::trip).post(pages::vehicles::save_trip),
+        )
+        .route("/vehicules/alertes/{id}", post(pages::vehicles::dismiss))
+        .route("/vehicules/flotte", get(pages::vehicles::fleet))
+        .route("/vehicules/flotte/{id}", post(pages::vehicles::save_vehicle))
+        .route("/vehicules/permis", post(pages::vehicles::save_licence))
+        .route("/vehicules/rapports", get(pages::vehicles::reports))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/me", get(api::me))
         .route("/api/v1/bookings", get(api::bookings))

@@ -209,6 +209,11 @@ const pages = [
   [phone, "phone-explainer", `/bookings/${args.booking}`, { phone: true }],
   [phone, "phone-search-results", "/search?kind=&site=&date=2026-12-01&start=10:00&end=11:00&capacity=", { phone: true }],
   [adminPhone, "phone-admin-resources", "/admin/resources", { phone: true }],
+  [agent, "vehicles", "/vehicules"],
+  [manager, "vehicle-reports", "/vehicules/rapports"],
+  [admin, "vehicle-fleet", "/vehicules/flotte"],
+  [phone, "phone-vehicles", "/vehicules", { phone: true }],
+  [phone, "phone-trip", `/vehicules/trajets/${args.booking}`, { phone: true }],
 ];
 for (const [context, name, path, options] of pages) {
   await check(`axe: ${name} (${path})`, () => auditPage(context, name, path, options));

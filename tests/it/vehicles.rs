@@ -17,6 +17,7 @@ use resa::store::directory::SyncBatch;
 use resa::store::requests::{IncomingRequest, Recorded};
 use resa::store::vehicles::{LicenceSource, VehicleData};
 use serde_json::json;
+use std::sync::Arc;
 use uuid::Uuid;
 
 const POOL: &str = "vehicules.mairie@plainecommune.fr";
@@ -41,6 +42,7 @@ fn tue(h: u32, m: u32) -> DateTime<Utc> {
 }
 
 struct Fleet {
+    site: Uuid,
     pool: Uuid,
     zoe: Uuid,
     clio: Uuid,
@@ -152,6 +154,7 @@ async fn fleet_at(s: &Store, site: Uuid) -> Fleet {
             .expect("licence");
     }
     Fleet {
+        site,
         pool: pool.id,
         zoe: zoe.id,
         clio: clio.id,
@@ -595,4 +598,209 @@ async fn a_pool_invitation_gets_a_concrete_car_and_the_acceptance_names_it_with_
     );
     let _ = f.clio;
     r.sim.shutdown().await;
+}
+
+/// The site in-process, as `tests/it/web.rs` drives it, at `now`.
+fn web_state(s: &Store, now: DateTime<Utc>) -> resa::web::WebState {
+    resa::web::WebState {
+        store: s.clone(),
+        clock: Arc::new(resa::clock::ManualClock::new(now)),
+        directories: Vec::new(),
+        admin_groups: Vec::new(),
+        secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
+        secure_cookies: false,
+        exchange_endpoints: vec!["sim".into()],
+        booking_sink: Arc::new(resa::web::RecordingBookingSink::default()),
+    }
+}
+
+struct Browser {
+    state: resa::web::WebState,
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn new(s: &Store, person: Uuid, now: DateTime<Utc>) -> Browser {
+        let session = s.create_session(person, "fr", now).await.expect("session");
+        Browser {
+            state: web_state(s, now),
+            cookie: format!("resa_session={}", session.id),
+            csrf: session.csrf_token,
+        }
+    }
+
+    async fn send(&self, r: axum::http::Request<axum::body::Body>) -> (axum::http::StatusCode, String) {
+        use tower::ServiceExt;
+        let response = resa::web::router(self.state.clone())
+            .oneshot(r)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn get(&self, path: &str) -> (axum::http::StatusCode, String) {
+        let r = axum::http::Request::get(path)
+            .header(axum::http::header::COOKIE, &self.cookie)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        self.send(r).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)], with_csrf: bool) -> (axum::http::StatusCode, String) {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        pairs.extend_pairs(form);
+        if with_csrf {
+            pairs.append_pair("_csrf", &self.csrf);
+        }
+        let r = axum::http::Request::post(path)
+            .header(axum::http::header::COOKIE, &self.cookie)
+            .header(axum::http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(pairs.finish()))
+            .expect("request");
+        self.send(r).await
+    }
+}
+
+/// The text with HTML's numeric escapes of quotes undone.
+fn unescape(body: &str) -> String {
+    body.replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+}
+
+#[tokio::test]
+async fn the_phone_pages_record_trip_pickup_and_return_and_the_figures_reach_the_reports() {
+    use axum::http::StatusCode;
+    use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant};
+    let db = test_db().await;
+    let s = db.store();
+    let f = fleet(s).await;
+    s.create_grant(&NewGrant {
+        subject: GrantSubject::Person(f.carol),
+        scope: GrantScope::Site(f.site),
+        role: GrantRole::Manage,
+        created_by: None,
+    })
+    .await
+    .expect("grant");
+    let (booking, kind, message) = decide(
+        s,
+        &request(f.pool, "web-trip", ALICE, "Tournée", tue(9, 0), tue(12, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept", "{message}");
+    let occurrence: Uuid = sqlx::query_scalar("SELECT id FROM occurrences WHERE booking_id = $1")
+        .bind(booking)
+        .fetch_one(s.pool())
+        .await
+        .expect("occurrence");
+    let alice = Browser::new(s, f.alice, tue(9, 0)).await;
+
+    // The list shows the car given by the pool.
+    let (status, body) = alice.get("/vehicules").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Renault Zoé (GH-123-IJ)"), "{body}");
+
+    // Trip details: the link of the acceptance; bad numbers lose nothing.
+    let trip = format!("/vehicules/trajets/{booking}");
+    let (status, body) = alice
+        .post(
+            &trip,
+            &[("destination", "Bobigny"), ("distance", "douze"), ("passengers", "2")],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("value=\"Bobigny\""), "{body}");
+    let (status, _) = alice
+        .post(&trip, &[("destination", "Bobigny"), ("distance", "24")], false)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token, no change");
+    let (status, _) = alice
+        .post(
+            &trip,
+            &[("destination", "Bobigny"), ("distance", "24"), ("passengers", "2")],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let details = s.trip_details(booking).await.expect("details").expect("saved");
+    assert_eq!(
+        (
+            details.destination.as_deref(),
+            details.declared_distance_km,
+            details.passengers
+        ),
+        (Some("Bobigny"), Some(24), Some(2))
+    );
+
+    // Pickup, then return with the condition.
+    let loan = format!("/vehicules/prets/{occurrence}");
+    let (status, body) = alice.get(&loan).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(unescape(&body).contains("armoire à clés de l'accueil"), "{body}");
+    let (status, _) = alice
+        .post(&format!("{loan}/depart"), &[("odometer", "12000")], true)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = alice
+        .post(
+            &format!("{loan}/retour"),
+            &[
+                ("odometer", "12031"),
+                ("energy_level", "55"),
+                ("cleanliness", "acceptable"),
+                ("notes", "RAS"),
+                ("damage", "Rétroviseur fêlé"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // An agent may not see the reports nor act on someone else's loan.
+    let bob_id: Uuid = sqlx::query_scalar("SELECT id FROM people WHERE sam_account_name = 'bob'")
+        .fetch_one(s.pool())
+        .await
+        .expect("bob");
+    let bob = Browser::new(s, bob_id, tue(12, 0)).await;
+    assert_eq!(bob.get("/vehicules/rapports").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(bob.get(&loan).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(bob.get(&trip).await.0, StatusCode::FORBIDDEN);
+
+    // The manager's reports show the distance and the damage.
+    let carol = Browser::new(s, f.carol, tue(13, 0)).await;
+    let (status, body) = carol.get("/vehicules/rapports").await;
+    assert_eq!(status, StatusCode::OK);
+    let body = unescape(&body);
+    assert!(body.contains("<td>Renault Zoé</td><td>1</td><td>31</td>"), "{body}");
+    assert!(body.contains("Rétroviseur fêlé"), "{body}");
+    assert!(body.contains("Véhicules – site Mairie"), "{body}");
+
+    // The manager sets a driver's licence on the fleet page.
+    let (status, _) = carol
+        .post(
+            "/vehicules/permis",
+            &[("address", BOB), ("classes", "B, BE"), ("expires", "2032-06-30")],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let bob_licence = s.driver_licence(bob_id).await.expect("licence").expect("set");
+    assert_eq!(bob_licence.classes, vec![LicenceClass::B, LicenceClass::BE]);
+    assert_eq!(bob_licence.expires_on, NaiveDate::from_ymd_opt(2032, 6, 30));
+    let (status, _) = carol
+        .post(
+            "/vehicules/permis",
+            &[("address", BOB), ("classes", "Z"), ("expires", "")],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -10,6 +10,7 @@ pub mod bookings;
 pub mod export;
 pub mod reports;
 pub mod search;
+pub mod vehicles;
 
 use super::error::{ErrorKind, ErrorPage, Result, WebError};
 use super::i18n::{Lang, TEXTS};
