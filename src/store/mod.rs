@@ -13,6 +13,7 @@ pub mod checkin;
 pub mod directory;
 pub mod export;
 pub mod notify;
+pub mod occurrences;
 pub mod reports;
 pub mod requests;
 pub mod retention;

@@ -122,6 +122,81 @@ impl<E: Exchange> SyncContext<E> {
         Ok(report)
     }
 
+    /// A message about one occurrence of a series: when the series is
+    /// booked on this resource, the occurrence is moved (and decided again
+    /// for its new slot) or cancelled in the stored series. False when the
+    /// series is not booked here.
+    async fn occurrence_message(
+        &self,
+        exchange: &E,
+        mailbox: &Mailbox,
+        m: &MeetingMessage,
+        uid: &str,
+        original_start: chrono::DateTime<chrono::Utc>,
+        report: &mut PassReport,
+    ) -> Result<bool, SyncError> {
+        use crate::store::occurrences::OccurrenceChange;
+        let started = crate::clock::monotonic();
+        let now = self.clock.now();
+        let change = match (&m.kind, &m.when) {
+            (MessageKind::Request, Some(crate::domain::When::Single { start, end })) => {
+                self.store
+                    .move_occurrence(
+                        mailbox.resource_id,
+                        uid,
+                        original_start,
+                        *start,
+                        *end,
+                        m.sequence,
+                        &m.item_id,
+                        now,
+                    )
+                    .await?
+            }
+            (MessageKind::Cancellation, _) => {
+                self.store
+                    .cancel_occurrence(mailbox.resource_id, uid, original_start, m.sequence, now)
+                    .await?
+            }
+            _ => return Ok(false),
+        };
+        match change {
+            OccurrenceChange::NoSeries => return Ok(false),
+            OccurrenceChange::Moved { booking_id, accepted } => {
+                let outcome = if accepted { "accept" } else { "decline" };
+                self.metrics.decision(outcome, started.elapsed());
+                tracing::info!(
+                    mailbox.smtp = %mailbox.smtp,
+                    booking.uid = %uid,
+                    booking.id = %booking_id,
+                    booking.occurrence = %original_start,
+                    decision.outcome = outcome,
+                    "decision.occurrence"
+                );
+                report.decided += 1;
+            }
+            OccurrenceChange::Cancelled { booking_id } => {
+                tracing::info!(
+                    mailbox.smtp = %mailbox.smtp,
+                    booking.uid = %uid,
+                    booking.id = %booking_id,
+                    booking.occurrence = %original_start,
+                    "cancellation.occurrence"
+                );
+                report.cancelled += 1;
+                exchange.remove(&mailbox.smtp, &m.item_id).await?;
+            }
+            OccurrenceChange::Unchanged { .. } => {
+                // A message read twice: its answer is already queued (a
+                // request) or it needs none (a cancellation).
+                if m.kind == MessageKind::Cancellation {
+                    exchange.remove(&mailbox.smtp, &m.item_id).await?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
     async fn process(
         &self,
         exchange: &E,
@@ -130,11 +205,17 @@ impl<E: Exchange> SyncContext<E> {
         report: &mut PassReport,
     ) -> Result<(), SyncError> {
         let started = crate::clock::monotonic();
+        if let (Some(rid), Some(uid)) = (m.recurrence_id, &m.uid)
+            && self.occurrence_message(exchange, mailbox, m, uid, rid, report).await?
+        {
+            return Ok(());
+        }
         match (&m.kind, &m.uid, &m.when, &m.organiser) {
             (MessageKind::Request, Some(uid), Some(when), Some(organiser)) => {
                 let now = self.clock.now();
-                // A request about one occurrence of a series is kept apart
-                // from the series under its own key.
+                // A request about one occurrence of a series not booked
+                // here (the resource was invited to that occurrence alone)
+                // is kept apart under its own key.
                 let uid = match m.recurrence_id {
                     Some(rid) => format!("{uid}#{}", rid.format("%Y%m%dT%H%M%SZ")),
                     None => uid.clone(),

@@ -718,3 +718,104 @@ async fn on_exchange_2007_a_pull_subscription_is_read_and_made_again_after_a_res
     daemon.shutdown().await;
     r.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_one_occurrence_moves_or_cancels_that_occurrence_of_the_booked_series() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    let v = r
+        .control(
+            "/invite",
+            json!({
+                "as": ALICE, "subject": "Point hebdomadaire", "time_zone": "Europe/Paris",
+                "start": "2026-12-08T09:00:00", "end": "2026-12-08T10:00:00",
+                "recurrence": "FREQ=WEEKLY;COUNT=3", "resources": [ROOM],
+            }),
+        )
+        .await;
+    let uid = v["uid"].as_str().expect("uid").to_owned();
+    r.responses(ALICE, 1).await;
+    r.invite(BOB, "Réunion de Bob", "2026-12-15T11:00:00", "2026-12-15T12:00:00")
+        .await;
+    r.responses(BOB, 1).await;
+    // Alice moves the first occurrence to a free afternoon slot…
+    r.control(
+        "/update",
+        json!({ "as": ALICE, "uid": uid, "time_zone": "Europe/Paris", "occurrence": "2026-12-08T09:00:00",
+                "start": "2026-12-08T14:00:00", "end": "2026-12-08T15:00:00" }),
+    )
+    .await;
+    let got = r.responses(ALICE, 2).await;
+    assert!(
+        got.iter().filter(|i| i["response"] == "Accept").count() == 2,
+        "the moved occurrence is accepted: {got:?}"
+    );
+    // …the second onto Bob's meeting…
+    r.control(
+        "/update",
+        json!({ "as": ALICE, "uid": uid, "time_zone": "Europe/Paris", "occurrence": "2026-12-15T09:00:00",
+                "start": "2026-12-15T11:00:00", "end": "2026-12-15T12:00:00" }),
+    )
+    .await;
+    let got = r.responses(ALICE, 3).await;
+    let declined = got
+        .iter()
+        .find(|i| i["response"] == "Decline")
+        .unwrap_or_else(|| panic!("the occurrence moved onto Bob's meeting is declined: {got:?}"));
+    assert!(
+        declined["body"].as_str().unwrap_or_default().contains("déjà réservée"),
+        "{declined}"
+    );
+    // …and cancels the third.
+    r.control(
+        "/update",
+        json!({ "as": ALICE, "uid": uid, "time_zone": "Europe/Paris",
+                "delete_occurrences": ["2026-12-22T09:00:00"] }),
+    )
+    .await;
+    let paris = chrono_tz::Europe::Paris;
+    let at = |d: u32, h: u32| {
+        paris
+            .with_ymd_and_hms(2026, 12, d, h, 0, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    let mut rows: Vec<(DateTime<Utc>, DateTime<Utc>, String)> = Vec::new();
+    for _ in 0..100 {
+        rows = sqlx::query_as(
+            "SELECT o.original_start, lower(o.period), o.status FROM occurrences o JOIN bookings b ON b.id = o.booking_id
+             WHERE b.uid = $1 ORDER BY o.original_start",
+        )
+        .bind(&uid)
+        .fetch_all(r.db.pool())
+        .await
+        .expect("occurrences");
+        if rows.last().is_some_and(|(_, _, s)| s == "cancelled") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rows,
+        vec![
+            (at(8, 9), at(8, 14), "accepted".to_owned()),
+            (at(15, 9), at(15, 11), "declined".to_owned()),
+            (at(22, 9), at(22, 9), "cancelled".to_owned()),
+        ]
+    );
+    // One booking for the series: no booking of its own for an occurrence.
+    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE uid LIKE $1 || '%'")
+        .bind(&uid)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("count");
+    assert_eq!(bookings, 1);
+    // The freed slot of the cancelled occurrence goes to the next request.
+    r.invite(BOB, "Créneau libéré", "2026-12-22T09:00:00", "2026-12-22T10:00:00")
+        .await;
+    let got = r.responses(BOB, 2).await;
+    assert_eq!(response_of(&got, "Créneau libéré")["response"], "Accept");
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
