@@ -47,8 +47,9 @@ impl ReportFilter {
     }
 }
 
-/// The resources a filter selects, as a CTE named `scope`; binds $1 to $7.
-const SCOPE: &str = "WITH scope AS (
+/// The resources a filter selects, as a derived table (not a CTE, which would
+/// keep PostgreSQL from scanning occurrences in parallel); binds $3 to $7.
+const SCOPE: &str = "(
     SELECT r.id, r.name, r.capacity, s.name AS site, s.time_zone, o.name AS organisation,
            t.name_fr AS type_fr, t.name_en AS type_en, t.category
     FROM resources r
@@ -195,20 +196,20 @@ impl Store {
     /// the unused ones.
     pub async fn report_usage(&self, f: &ReportFilter) -> Result<Vec<ResourceUsage>> {
         let sql = format!(
-            "{SCOPE}
+            "
             SELECT sc.id, sc.name, sc.site, sc.organisation, sc.type_fr, sc.type_en, sc.category, sc.capacity,
                    sc.time_zone, coalesce(u.seconds, 0)::float8 AS seconds, coalesce(u.accepted, 0) AS accepted,
                    coalesce(u.cancelled, 0) AS cancelled, coalesce(u.released, 0) AS released
-            FROM scope sc
+            FROM {SCOPE} sc
             LEFT JOIN (
                 SELECT o.resource_id,
-                       sum(extract(epoch FROM upper(o.period * tstzrange($1, $2)) - lower(o.period * tstzrange($1, $2))))
+                       sum(date_part('epoch', least(upper(o.period), $2) - greatest(lower(o.period), $1)))
                            FILTER (WHERE o.status = 'accepted') AS seconds,
                        count(*) FILTER (WHERE o.status = 'accepted') AS accepted,
                        count(*) FILTER (WHERE o.status = 'cancelled') AS cancelled,
                        count(*) FILTER (WHERE o.status = 'released') AS released
                 FROM occurrences o
-                WHERE o.period && tstzrange($1, $2) AND o.resource_id IN (SELECT id FROM scope)
+                WHERE o.period && tstzrange($1, $2) AND o.resource_id IN (SELECT id FROM {SCOPE} s0)
                   AND o.status IN ('accepted', 'cancelled', 'released')
                 GROUP BY o.resource_id
             ) u ON u.resource_id = sc.id
@@ -238,19 +239,33 @@ impl Store {
 
     /// Booked seconds by weekday and hour, in each site's local time; only
     /// the cells with some use.
+    ///
+    /// Occurrences are first counted by start and length (meetings start on
+    /// round times and last round durations, so a million of them make some
+    /// tens of thousands of groups), only then placed in the local week (in
+    /// seconds from Monday 00:00) and spread over the hours they cover,
+    /// wrapping from Sunday night to Monday: converting time zones row by
+    /// row would cost more than the whole rest of the query.
     pub async fn report_heat_map(&self, f: &ReportFilter) -> Result<Vec<HeatCell>> {
         let sql = format!(
-            "{SCOPE}
-            SELECT extract(isodow FROM hs)::int AS weekday, extract(hour FROM hs)::int AS hour,
-                   sum(extract(epoch FROM least(hs + interval '1 hour', le) - greatest(hs, ls)))::float8 AS seconds
-            FROM (
-                SELECT lower(p) AT TIME ZONE sc.time_zone AS ls, upper(p) AT TIME ZONE sc.time_zone AS le
-                FROM (SELECT o.resource_id, o.period * tstzrange($1, $2) AS p FROM occurrences o
-                      WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
-                        AND o.resource_id IN (SELECT id FROM scope)) x
-                JOIN scope sc ON sc.id = x.resource_id
-            ) y
-            CROSS JOIN LATERAL generate_series(date_trunc('hour', ls), le - interval '1 microsecond', interval '1 hour') hs
+            "
+            WITH starts AS (
+                SELECT sc.time_zone, greatest(lower(o.period), $1) AS s,
+                       date_part('epoch', least(upper(o.period), $2) - greatest(lower(o.period), $1))::int8 AS len,
+                       count(*) AS n
+                FROM occurrences o JOIN {SCOPE} sc ON sc.id = o.resource_id
+                WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
+                GROUP BY 1, 2, 3
+            ),
+            slots AS (
+                SELECT ((date_part('isodow', s AT TIME ZONE time_zone) - 1) * 86400
+                        + date_part('epoch', (s AT TIME ZONE time_zone)::time))::int8 AS ws, len, sum(n) AS n
+                FROM starts GROUP BY 1, 2
+            )
+            SELECT (k % 168) / 24 + 1 AS weekday, k % 24 AS hour,
+                   sum(n * (least((k + 1) * 3600, ws + len) - greatest(k * 3600, ws)))::float8 AS seconds
+            FROM slots CROSS JOIN LATERAL generate_series(ws / 3600, (ws + len - 1) / 3600) k
+            WHERE len > 0
             GROUP BY 1, 2
             ORDER BY 1, 2"
         );
@@ -258,8 +273,8 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(HeatCell {
-                    weekday: u32::try_from(r.try_get::<i32, _>("weekday")?).unwrap_or(0),
-                    hour: u32::try_from(r.try_get::<i32, _>("hour")?).unwrap_or(0),
+                    weekday: u32::try_from(r.try_get::<i64, _>("weekday")?).unwrap_or(0),
+                    hour: u32::try_from(r.try_get::<i64, _>("hour")?).unwrap_or(0),
                     booked_seconds: r.try_get("seconds")?,
                 })
             })
@@ -270,11 +285,10 @@ impl Store {
     /// counts once per reason it was given), most frequent first.
     pub async fn report_decline_reasons(&self, f: &ReportFilter) -> Result<Vec<ReasonCount>> {
         let sql = format!(
-            "{SCOPE},
-            refused AS (
+            "WITH refused AS (
                 SELECT d.id, d.reasons FROM decisions d
                 WHERE d.outcome IN ('decline', 'accept_partially') AND d.decided_at >= $1 AND d.decided_at < $2
-                  AND d.resource_id IN (SELECT id FROM scope)
+                  AND d.resource_id IN (SELECT id FROM {SCOPE} s0)
             ),
             codes AS (
                 SELECT rf.id, r->>'code' AS code FROM refused rf, jsonb_array_elements(rf.reasons) r
@@ -303,12 +317,12 @@ impl Store {
     /// Unmet demand by resource: only the resources with some, most first.
     pub async fn report_declines_by_resource(&self, f: &ReportFilter) -> Result<Vec<DeclinesOfResource>> {
         let sql = format!(
-            "{SCOPE}
+            "
             SELECT sc.id, sc.name,
                    count(*) FILTER (WHERE d.outcome = 'decline') AS declined,
                    count(*) FILTER (WHERE d.outcome = 'accept_partially') AS partially,
                    count(*) FILTER (WHERE d.outcome = 'refuse') AS refused
-            FROM decisions d JOIN scope sc ON sc.id = d.resource_id
+            FROM decisions d JOIN {SCOPE} sc ON sc.id = d.resource_id
             WHERE d.outcome IN ('decline', 'accept_partially', 'refuse') AND d.decided_at >= $1 AND d.decided_at < $2
             GROUP BY sc.id, sc.name
             ORDER BY count(*) DESC, sc.name, sc.id"
@@ -331,9 +345,8 @@ impl Store {
     /// approver's answer (the first approval or refusal that followed).
     pub async fn report_approvals(&self, f: &ReportFilter) -> Result<ApprovalStats> {
         let sql = format!(
-            "{SCOPE},
-            held AS (
-                SELECT h.id, h.decided_at, a.outcome, extract(epoch FROM a.decided_at - h.decided_at)::float8 AS waited
+            "WITH held AS (
+                SELECT h.id, h.decided_at, a.outcome, date_part('epoch', a.decided_at - h.decided_at)::float8 AS waited
                 FROM decisions h
                 LEFT JOIN LATERAL (
                     SELECT d2.outcome, d2.decided_at FROM decisions d2
@@ -341,7 +354,7 @@ impl Store {
                     ORDER BY d2.id LIMIT 1
                 ) a ON true
                 WHERE h.outcome = 'hold' AND h.decided_at >= $1 AND h.decided_at < $2
-                  AND h.resource_id IN (SELECT id FROM scope)
+                  AND h.resource_id IN (SELECT id FROM {SCOPE} s0)
             )
             SELECT count(*) AS held,
                    count(*) FILTER (WHERE outcome = 'approve') AS approved,
@@ -367,7 +380,7 @@ impl Store {
     /// accepted occurrences whose attendee count is known.
     pub async fn report_capacity(&self, f: &ReportFilter) -> Result<Vec<CapacityOfResource>> {
         let sql = format!(
-            "{SCOPE}
+            "
             SELECT sc.id, sc.name, sc.capacity, count(*) AS n, avg(b.attendee_count)::float8 AS mean,
                    count(*) FILTER (WHERE b.attendee_count * 4 <= sc.capacity) AS b1,
                    count(*) FILTER (WHERE b.attendee_count * 4 > sc.capacity AND b.attendee_count * 2 <= sc.capacity) AS b2,
@@ -375,7 +388,7 @@ impl Store {
                    count(*) FILTER (WHERE b.attendee_count * 4 > sc.capacity * 3 AND b.attendee_count <= sc.capacity) AS b4,
                    count(*) FILTER (WHERE b.attendee_count > sc.capacity) AS b5
             FROM occurrences o
-            JOIN scope sc ON sc.id = o.resource_id
+            JOIN {SCOPE} sc ON sc.id = o.resource_id
             JOIN bookings b ON b.id = o.booking_id
             WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
               AND sc.capacity > 0 AND b.attendee_count IS NOT NULL
@@ -407,7 +420,7 @@ impl Store {
     /// range.
     pub async fn report_lead_time(&self, f: &ReportFilter) -> Result<LeadTime> {
         let sql = format!(
-            "{SCOPE}
+            "
             SELECT count(*) AS n,
                    count(*) FILTER (WHERE lead < 86400) AS b1,
                    count(*) FILTER (WHERE lead >= 86400 AND lead < 7 * 86400) AS b2,
@@ -415,10 +428,10 @@ impl Store {
                    count(*) FILTER (WHERE lead >= 30 * 86400) AS b4,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY lead) AS median, avg(lead) AS mean
             FROM (
-                SELECT greatest(extract(epoch FROM lower(o.period) - b.requested_at), 0)::float8 AS lead
+                SELECT greatest(date_part('epoch', lower(o.period) - b.requested_at), 0)::float8 AS lead
                 FROM occurrences o JOIN bookings b ON b.id = o.booking_id
                 WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
-                  AND o.resource_id IN (SELECT id FROM scope)
+                  AND o.resource_id IN (SELECT id FROM {SCOPE} s0)
             ) x"
         );
         let r = scoped(&sql, f).fetch_one(self.pool()).await?;
@@ -434,9 +447,9 @@ impl Store {
     /// as kept when the booking was anonymised), largest first.
     pub async fn report_organisations(&self, f: &ReportFilter) -> Result<Vec<OrganisationUsage>> {
         let sql = format!(
-            "{SCOPE}
+            "
             SELECT og.id, og.name,
-                   sum(extract(epoch FROM upper(o.period * tstzrange($1, $2)) - lower(o.period * tstzrange($1, $2))))::float8
+                   sum(date_part('epoch', least(upper(o.period), $2) - greatest(lower(o.period), $1)))::float8
                        AS seconds,
                    count(*) AS n, count(DISTINCT o.booking_id) AS bookings,
                    coalesce(sum(c.odometer_in_km - c.odometer_out_km), 0)::int8 AS km
@@ -447,7 +460,7 @@ impl Store {
             LEFT JOIN organisations og ON og.id = coalesce(b.organiser_organisation_id, d.organisation_id)
             LEFT JOIN checkouts c ON c.occurrence_id = o.id
             WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
-              AND o.resource_id IN (SELECT id FROM scope)
+              AND o.resource_id IN (SELECT id FROM {SCOPE} s0)
             GROUP BY og.id, og.name
             ORDER BY seconds DESC, og.name"
         );
@@ -619,8 +632,9 @@ impl Store {
     /// bookings from `first_day` on, each with its occurrence and decisions
     /// (declines with reasons, holds, approvals, cancellations, no-shows).
     /// Everything it creates is named `bench-…`, so it fails on a database
-    /// that already holds a generated set. A million bookings take about a
-    /// minute.
+    /// that already holds a generated set. A million bookings take a few
+    /// minutes, mostly spent filling the occurrences' GiST indexes (seven
+    /// minutes on a busy two-core machine).
     pub async fn generate_dataset(&self, bookings: u64, first_day: chrono::NaiveDate) -> Result<Dataset> {
         let n = i64::try_from(bookings).map_err(|_| super::StoreError::Invalid("too many bookings".into()))?;
         let mut tx = self.pool().begin().await?;
