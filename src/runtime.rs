@@ -565,6 +565,10 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
     let store = Store::connect(&url, cfg.database.max_connections)
         .await
         .map_err(|e| format!("PostgreSQL: {e}"))?;
+    // Links in messages (a vehicle's trip details) use the site's public address.
+    if let Err(e) = store.set_public_url(cfg.web.public_url.as_ref().map(|u| u.as_str())).await {
+        tracing::warn!(error = %e, "web.public_url not recorded: trip links will be relative");
+    }
     let metrics = Arc::new(Metrics::default());
     let exchanges: HashMap<String, EwsExchange> = exchanges(&cfg, &secrets, clock.clone())?
         .into_iter()
