@@ -804,3 +804,74 @@ async fn the_phone_pages_record_trip_pickup_and_return_and_the_figures_reach_the
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_laptop_is_lent_over_several_days_and_comes_back_with_condition_notes() {
+    let db = test_db().await;
+    let s = db.store();
+    let f = fleet(s).await;
+    let kind = s
+        .create_resource_type("ordinateur", Category::Equipment, "Ordinateur portable", "Laptop")
+        .await
+        .expect("type");
+    let laptop = s
+        .create_resource(&NewResource {
+            site_id: f.site,
+            resource_type_id: kind.id,
+            name: "Portable n° 3",
+            mailbox_smtp: "portable3@plainecommune.fr",
+            exchange_endpoint: "sim",
+            capacity: None,
+        })
+        .await
+        .expect("laptop");
+    // Loans run over days: the type allows a week.
+    s.set_policy(
+        Scope::ResourceType(kind.id),
+        &Policy {
+            max_duration_minutes: Some(7 * 24 * 60),
+            ..Policy::default()
+        },
+        monday(),
+    )
+    .await
+    .expect("policy");
+    let thursday = tue(17, 0) + Duration::days(2);
+    let (booking, kind, message) = decide(
+        s,
+        &request(laptop.id, "pret", ALICE, "Télétravail", tue(9, 0), thursday),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept", "{message}");
+    assert!(message.contains("Attribué : Portable n° 3"), "{message}");
+    assert!(!message.contains("trajet"), "no trip for equipment: {message}");
+    let occurrence: Uuid = sqlx::query_scalar("SELECT id FROM occurrences WHERE booking_id = $1")
+        .bind(booking)
+        .fetch_one(s.pool())
+        .await
+        .expect("occurrence");
+    s.check_out(occurrence, Some(f.alice), None, tue(8, 45))
+        .await
+        .expect("pickup");
+    let report = ReturnReport {
+        condition_notes: Some("Chargeur manquant".into()),
+        ..ReturnReport::default()
+    };
+    s.return_item(occurrence, Some(f.alice), &report, None, thursday - Duration::hours(1))
+        .await
+        .expect("return");
+    let notes: Option<String> = sqlx::query_scalar("SELECT condition_notes FROM checkouts WHERE occurrence_id = $1")
+        .bind(occurrence)
+        .fetch_one(s.pool())
+        .await
+        .expect("checkout");
+    assert_eq!(notes.as_deref(), Some("Chargeur manquant"));
+    // Returned an hour early: that hour is free again.
+    assert_eq!(
+        s.held_slots(laptop.id, tue(0, 0), thursday + Duration::days(1))
+            .await
+            .expect("slots"),
+        vec![(tue(9, 0), thursday - Duration::hours(1))]
+    );
+}
