@@ -638,6 +638,16 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         )));
     }
     let cancel = daemon.cancel_token();
+    // Retention (`[daemon] retention_days`): old bookings anonymised, stopped with the rest.
+    let retention = cfg.daemon.retention_days.map(|days| {
+        let stop = cancel.clone();
+        tokio::spawn(crate::store::retention::retention_loop(
+            store.clone(),
+            clock.clone(),
+            days,
+            async move { stop.cancelled().await },
+        ))
+    });
     let web_state = crate::web::WebState {
         store: store.clone(),
         clock: clock.clone(),
@@ -675,6 +685,9 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         let _ = t.await;
     }
     daemon.shutdown().await;
+    if let Some(task) = retention {
+        let _ = task.await;
+    }
     let _ = http.await;
     tracing::info!(instance = %instance, "resa.stopped");
     Ok(())

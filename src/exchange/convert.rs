@@ -227,6 +227,31 @@ pub fn meeting_message(item: &Item, fallback: Tz) -> Option<MeetingMessage> {
         when,
         recurrence_id: item.recurrence_id,
         received_at: item.date_time_received,
+        forwarded_by: forwarded_by(item),
+    })
+}
+
+/// The sender of a meeting request that is not its organiser: Exchange
+/// keeps the organiser on a forwarded invitation and puts whoever forwarded
+/// it in From.
+fn forwarded_by(item: &Item) -> Option<String> {
+    if item.kind != ItemKind::MeetingRequest {
+        return None;
+    }
+    let organizer = item.organizer.as_ref()?;
+    let organiser = organizer.email_address.as_deref()?.trim();
+    let from = item.from.as_ref().or(item.sender.as_ref())?;
+    // An SMTP address and a legacy DN cannot be compared: say nothing.
+    if from.routing_type != organizer.routing_type {
+        return None;
+    }
+    let address = from.email_address.as_deref()?.trim();
+    if address.is_empty() || address.eq_ignore_ascii_case(organiser) {
+        return None;
+    }
+    Some(match from.routing_type {
+        Some(RoutingType::Ex) => format!("EX:{address}"),
+        _ => address.to_owned(),
     })
 }
 

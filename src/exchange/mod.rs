@@ -45,6 +45,9 @@ pub struct MeetingMessage {
     pub recurrence_id: Option<DateTime<Utc>>,
     /// The item resa answers (the request itself).
     pub received_at: Option<DateTime<Utc>>,
+    /// Who sent the request when it is not the organiser: an attendee who
+    /// forwarded the invitation (the organiser stays the booker).
+    pub forwarded_by: Option<String>,
 }
 
 /// A message sent from a resource mailbox (notifications, approval requests).

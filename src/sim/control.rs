@@ -64,6 +64,7 @@ pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         (&Method::POST, ["invite"]) => invite(shared, &body),
         (&Method::POST, ["update"]) => update(shared, &body),
         (&Method::POST, ["cancel"]) => cancel(shared, &body),
+        (&Method::POST, ["forward"]) => forward(shared, &body),
         (&Method::POST, ["reply"]) => reply(shared, &body),
         (&Method::POST, ["message"]) => message(shared, &body),
         (&Method::GET, ["faults"]) => Ok((StatusCode::OK, faults_json(shared))),
@@ -357,6 +358,23 @@ fn cancel(shared: &Shared, body: &Bytes) -> Answer {
     let now = shared.clock.now();
     shared.mutate(|w| w.cancel(&c.organizer, &c.uid, now))?;
     Ok((StatusCode::OK, json!({ "uid": c.uid })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Forward {
+    #[serde(rename = "as")]
+    attendee: String,
+    uid: String,
+    to: Vec<String>,
+}
+
+/// An attendee forwards the invitation (to a room, say).
+fn forward(shared: &Shared, body: &Bytes) -> Answer {
+    let f: Forward = parse(body)?;
+    let now = shared.clock.now();
+    shared.mutate(|w| w.forward(&f.attendee, &f.uid, &f.to, now))?;
+    Ok((StatusCode::OK, json!({ "uid": f.uid })))
 }
 
 #[derive(Deserialize)]

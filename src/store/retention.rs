@@ -34,6 +34,13 @@ impl Store {
     /// running it again changes nothing.
     pub async fn apply_retention(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<RetentionRun> {
         let mut tx = self.pool().begin().await?;
+        // One instance at a time; the others find the work done next time.
+        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('resa.retention'))")
+            .fetch_one(&mut *tx)
+            .await?;
+        if !ours {
+            return Ok(RetentionRun::default());
+        }
         sqlx::query(
             "CREATE TEMP TABLE retention_due ON COMMIT DROP AS
              SELECT b.id FROM bookings b
@@ -50,7 +57,7 @@ impl Store {
                       WHERE p.id = b.organiser_person_id)),
                  organiser_person_id = NULL, organiser_address = $1, organiser_name = NULL,
                  subject = NULL, body = NULL, anonymised_at = $2
-             WHERE b.id IN (SELECT id FROM retention_due)",
+             WHERE b.id IN (SELECT id FROM retention_due) AND b.anonymised_at IS NULL",
         )
         .bind(ANONYMISED_ADDRESS)
         .bind(now)

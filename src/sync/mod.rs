@@ -254,6 +254,21 @@ impl<E: Exchange> SyncContext<E> {
                             organiser = %organiser,
                             "decision"
                         );
+                        if let Some(by) = &m.forwarded_by {
+                            // Decided as the organiser's request; who
+                            // forwarded it is kept in the audit log.
+                            tracing::info!(booking.uid = %req.uid, booking.id = %booking_id, forwarded_by = %by, "request.forwarded");
+                            self.store
+                                .record_audit(
+                                    now,
+                                    by,
+                                    "booking.forwarded",
+                                    "booking",
+                                    Some(&booking_id.to_string()),
+                                    serde_json::json!({ "uid": req.uid, "organiser": organiser, "mailbox": mailbox.smtp }),
+                                )
+                                .await?;
+                        }
                         report.decided += 1;
                     }
                     Recorded::AlreadyDecided { .. } => {}

@@ -819,3 +819,40 @@ async fn a_request_for_one_occurrence_moves_or_cancels_that_occurrence_of_the_bo
     daemon.shutdown().await;
     r.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_invitation_is_decided_as_the_organisers_and_who_forwarded_it_is_recorded() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    // Alice invites someone unknown to the directories, without the room…
+    let v = r
+        .control(
+            "/invite",
+            json!({
+                "as": ALICE, "subject": "Invitation transférée", "time_zone": "Europe/Paris",
+                "start": "2026-12-18T09:00:00", "end": "2026-12-18T10:00:00", "attendees": [STRANGER],
+            }),
+        )
+        .await;
+    let uid = v["uid"].as_str().expect("uid").to_owned();
+    // …who forwards the invitation to the room.
+    r.control("/forward", json!({ "as": STRANGER, "uid": uid, "to": [ROOM] }))
+        .await;
+    // The organiser, with her rights, gets the answer.
+    let got = r.responses(ALICE, 1).await;
+    assert_eq!(response_of(&got, "Invitation transférée")["response"], "Accept");
+    let organiser: String = sqlx::query_scalar("SELECT organiser_address FROM bookings WHERE uid = $1")
+        .bind(&uid)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("booking");
+    assert_eq!(organiser.to_lowercase(), ALICE);
+    let forwarded: Vec<(String, String)> =
+        sqlx::query_as("SELECT actor, action FROM audit_log WHERE action = 'booking.forwarded'")
+            .fetch_all(r.db.pool())
+            .await
+            .expect("audit");
+    assert_eq!(forwarded, vec![(STRANGER.to_owned(), "booking.forwarded".to_owned())]);
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}

@@ -659,7 +659,14 @@ async fn the_reports_page_shows_charts_tables_and_csv_to_managers_only() {
     assert_eq!(missing.status, 404);
 
     // A wrong period keeps what was typed and says what is wrong.
-    let bad = send(&w, "GET", "/reports?from=2026-12-06&to=2026-11-30&lang=fr", Some(&erin), None).await;
+    let bad = send(
+        &w,
+        "GET",
+        "/reports?from=2026-12-06&to=2026-11-30&lang=fr",
+        Some(&erin),
+        None,
+    )
+    .await;
     assert_eq!(bad.status, 400);
     let html = bad.text();
     assert!(
@@ -748,4 +755,37 @@ async fn administrators_download_the_export_as_a_tar_that_imports_into_an_empty_
         .filter(|e| e.file_name().to_string_lossy().starts_with("resa-web-export-"))
         .count();
     assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn the_daemons_retention_job_runs_at_start_and_stops_on_shutdown() {
+    let k = known().await;
+    let later = Utc.with_ymd_and_hms(2027, 6, 1, 0, 0, 0).single().expect("valid");
+    let clock: resa::clock::SharedClock = std::sync::Arc::new(resa::clock::ManualClock::new(later));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let job = tokio::spawn(resa::store::retention::retention_loop(
+        k.store.clone(),
+        clock,
+        30,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut anonymised = 0;
+    for _ in 0..100 {
+        anonymised = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM bookings WHERE anonymised_at IS NOT NULL")
+            .fetch_one(k.store.pool())
+            .await
+            .expect("query");
+        if anonymised == 9 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(anonymised, 9);
+    let _ = stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(5), job)
+        .await
+        .expect("the job stops")
+        .expect("no panic");
 }
