@@ -13,6 +13,7 @@ pub mod ews;
 pub mod exchange;
 pub mod metrics;
 pub mod notify;
+pub mod reports;
 pub mod resources;
 pub mod reversibility;
 pub mod runtime;

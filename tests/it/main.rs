@@ -9,6 +9,7 @@ mod demo;
 mod directory;
 mod faults;
 mod harness;
+mod reports;
 mod requests;
 mod resources;
 mod reversibility;
