@@ -1495,3 +1495,20 @@ impl Store {
         Ok(moved)
     }
 }
+
+impl Store {
+    /// `directory:account` of people and groups, by id, for the circuit editor.
+    pub async fn accounts_by_id(&self, ids: &[Uuid]) -> Result<BTreeMap<Uuid, String>> {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT p.id, d.name || ':' || p.sam_account_name FROM people p JOIN directories d ON d.id = p.directory_id
+             WHERE p.id = ANY($1)
+             UNION ALL
+             SELECT g.id, d.name || ':' || g.sam_account_name FROM groups g JOIN directories d ON d.id = g.directory_id
+             WHERE g.id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+}

@@ -101,6 +101,21 @@ pub fn router(state: WebState) -> Router {
             "/approve/{token}",
             get(pages::approvals::link).post(pages::approvals::link_answer),
         )
+        .route("/admin/circuits", get(pages::circuits::list))
+        .route(
+            "/admin/circuits/new",
+            get(pages::circuits::new_form).post(pages::circuits::create),
+        )
+        .route(
+            "/admin/circuits/{id}",
+            get(pages::circuits::edit_form).post(pages::circuits::update),
+        )
+        .route("/admin/circuits/{id}/active", post(pages::circuits::set_active))
+        .route("/admin/templates", get(pages::templates_admin::list))
+        .route(
+            "/admin/templates/{event}/{lang}",
+            get(pages::templates_admin::edit).post(pages::templates_admin::save),
+        )
         .route(
             "/blackouts",
             get(pages::approvals::blackouts).post(pages::approvals::create_blackout),

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use resa::clock::{Clock, ManualClock, SharedClock};
+use resa::directory::entry::GroupRecord;
 use resa::domain::circuit::{FinalOutcome, Quorum};
 use resa::domain::policy::DefaultRight;
 use resa::domain::{Policy, Scope};
@@ -88,13 +89,27 @@ async fn rig() -> Rig {
         person(5, "erin", "Erin Leroy", ERIN),
         person(6, "frank", "Frank Smith", FRANK),
     ];
+    let group = |guid: u128, name: &str, members: Vec<String>| GroupRecord {
+        object_guid: Uuid::from_u128(guid),
+        dn: format!("CN={name},OU=Groupes,DC=pc,DC=local"),
+        sam_account_name: name.into(),
+        name: name.into(),
+        description: None,
+        member_dns: members,
+        usn_changed: Some(1),
+    };
+    // Erin administers resa; Dave is in the group of approvers.
+    let groups = [
+        group(100, "GG-Resa-Admins", vec![people[3].dn.clone()]),
+        group(101, "GG-Valideurs", vec![people[2].dn.clone()]),
+    ];
     store
         .apply_directory_sync(
             dir.id,
             SyncBatch {
                 full: true,
                 people: &people,
-                groups: &[],
+                groups: &groups,
                 highest_usn: Some(1),
                 usn_server: None,
             },
@@ -345,7 +360,7 @@ fn web_state(r: &Rig) -> resa::web::WebState {
         store: r.store.clone(),
         clock: Arc::new(r.clock.clone()),
         directories: Vec::new(),
-        admin_groups: Vec::new(),
+        admin_groups: vec![resa::web::AdminGroup::parse("pc:GG-Resa-Admins").expect("admin group")],
         secret_key: Arc::from(SECRET),
         secure_cookies: false,
         exchange_endpoints: vec!["sim".into()],
@@ -556,7 +571,8 @@ async fn a_refusal_at_step_two_declines_the_meeting_with_the_comment() {
     )
     .await;
     r.round().await;
-    // Dave refuses with a comment.
+    // Dave refuses with a comment, an hour later.
+    r.advance(1);
     let subject = text(one_about(&r.messages(DAVE).await, "Budget review"), "subject");
     r.answer(
         DAVE,
@@ -796,5 +812,152 @@ async fn a_new_circuit_version_leaves_running_bookings_on_theirs() {
         .await;
     r.round().await;
     assert_eq!(r.messages(ERIN).await.len(), 1);
+    r.sim.shutdown().await;
+}
+
+async fn session(r: &Rig, sam: &str) -> (String, String) {
+    let s = r
+        .store
+        .create_session(r.person(sam), "fr", r.clock.now())
+        .await
+        .expect("session");
+    (format!("resa_session={}", s.id), s.csrf_token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_write_circuits_and_message_templates_on_the_web() {
+    let r = rig().await;
+    let (carol, carol_csrf) = session(&r, "carol").await;
+    let (erin, csrf) = session(&r, "erin").await;
+    // Only admins reach the editors, reading or writing.
+    assert_eq!(
+        web_get(&r, "/admin/circuits", Some(&carol)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        web_get(&r, "/admin/templates", Some(&carol)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let denied = web_post(
+        &r,
+        "/admin/circuits/new",
+        Some(&carol),
+        &[("_csrf", &carol_csrf), ("name", "x")],
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        web_get(&r, "/admin/circuits/new", Some(&erin)).await.status,
+        StatusCode::OK
+    );
+
+    // An approver the directories do not know is refused, and the form kept.
+    let form = |approvers: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("name", "Par le web".to_owned()),
+            ("label_fr", "Validation par les valideurs".to_owned()),
+            ("priority", "5".to_owned()),
+            ("final_outcome", "accept".to_owned()),
+            ("kind", "room".to_owned()),
+            ("step1_approvers", approvers.to_owned()),
+            ("step1_quorum", "one".to_owned()),
+            ("step1_reminder", "2".to_owned()),
+        ]
+    };
+    let pairs = |f: &[(&'static str, String)]| f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    let bad = form("pc:personne");
+    let bad = pairs(&bad);
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = web_post(&r, "/admin/circuits/new", Some(&erin), &bad).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert!(
+        page.body.contains("Approbateur inconnu à l&#39;étape 1 : pc:personne")
+            || page.body.contains("Approbateur inconnu à l'étape 1 : pc:personne"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Par le web"), "the form is kept: {}", page.body);
+    let good = form("groupe:pc:GG-Valideurs");
+    let good: Vec<(&str, String)> = pairs(&good);
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = web_post(&r, "/admin/circuits/new", Some(&erin), &good).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let list = web_get(&r, "/admin/circuits", Some(&erin)).await;
+    assert!(list.body.contains("Par le web"), "{}", list.body);
+
+    // The message template for approvers, previewed then saved.
+    let page = web_post(
+        &r,
+        "/admin/templates/approval_request/fr",
+        Some(&erin),
+        &[
+            ("_csrf", &csrf),
+            ("subject", "<b>{{subject}}</b>"),
+            ("body", "{{inconnu}}"),
+            ("action", "preview"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert!(page.body.contains("Variables inconnues : inconnu"), "{}", page.body);
+    let page = web_post(
+        &r,
+        "/admin/templates/approval_request/fr",
+        Some(&erin),
+        &[
+            ("_csrf", &csrf),
+            ("subject", "<b>{{subject}}</b>"),
+            ("body", "À valider : {{subject}}, {{when}}. {{link}}"),
+            ("action", "preview"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("&lt;b&gt;Comité de pilotage&lt;/b&gt;")
+            || page.body.contains("&#60;b&#62;Comité de pilotage&#60;/b&#62;"),
+        "escaped: {}",
+        page.body
+    );
+    let page = web_post(
+        &r,
+        "/admin/templates/approval_request/fr",
+        Some(&erin),
+        &[
+            ("_csrf", &csrf),
+            ("subject", "Merci de valider {{subject}}"),
+            ("body", "À valider : {{subject}}, {{when}}. {{link}}"),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let list = web_get(&r, "/admin/templates", Some(&erin)).await;
+    assert!(list.body.contains("Merci de valider {{subject}}"), "{}", list.body);
+
+    // The next held request goes to the group's member with that text.
+    r.invite(ALICE, "Atelier vélo", "2026-12-09T10:00:00", "2026-12-09T12:00:00")
+        .await;
+    r.round().await;
+    let dave = r.messages(DAVE).await;
+    let asked = one_about(&dave, "Atelier vélo");
+    let subject = text(asked, "subject");
+    assert!(
+        subject.starts_with("Merci de valider Atelier vélo [resa:"),
+        "the reference is kept: {subject}"
+    );
+    let body = text(asked, "body");
+    assert!(
+        body.starts_with("À valider : Atelier vélo, le 09/12/2026 de 10:00 à 12:00. https://resa.test/approve/"),
+        "{body}"
+    );
+    // The English template is untouched.
+    let t = r
+        .store
+        .message_template(resa::notify::Event::ApprovalRequest, resa::domain::Lang::En)
+        .await
+        .expect("template");
+    assert!(t.subject.starts_with("Approval requested"));
     r.sim.shutdown().await;
 }

@@ -7,9 +7,11 @@ pub mod approvals;
 pub mod assets;
 pub mod auth;
 pub mod bookings;
+pub mod circuits;
 pub mod export;
 pub mod reports;
 pub mod search;
+pub mod templates_admin;
 pub mod vehicles;
 
 use super::error::{ErrorKind, ErrorPage, Result, WebError};
