@@ -258,6 +258,21 @@ impl Store {
             return Err(StoreError::Invalid("not open for pickup".into()));
         }
         let resource_id: Uuid = row.try_get("resource_id")?;
+        // A policy may want the trip's destination and distance given
+        // before a vehicle leaves.
+        let needs_trip: bool = sqlx::query_scalar(
+            "SELECT t.category = 'vehicle' AND NOT EXISTS (
+                 SELECT 1 FROM occurrences o JOIN trip_details d ON d.booking_id = o.booking_id
+                 WHERE o.id = $1 AND d.destination IS NOT NULL AND d.declared_distance_km IS NOT NULL)
+             FROM resources r JOIN resource_types t ON t.id = r.resource_type_id WHERE r.id = $2",
+        )
+        .bind(occurrence_id)
+        .bind(resource_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if needs_trip && self.effective_policy_of(resource_id).await?.require_trip_details.value {
+            return Err(StoreError::Invalid("trip_details_required".into()));
+        }
         let id: Uuid = sqlx::query_scalar(
             "INSERT INTO checkouts (occurrence_id, resource_id, out_at, out_by, odometer_out_km)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",

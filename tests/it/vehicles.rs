@@ -416,6 +416,30 @@ async fn the_return_saves_its_data_frees_the_car_early_and_appears_in_the_report
         .fetch_one(s.pool())
         .await
         .expect("occurrence");
+    // With trip details required, no pickup before they are given.
+    s.set_policy(
+        Scope::Resource(f.clio),
+        &Policy {
+            require_trip_details: Some(true),
+            ..Policy::default()
+        },
+        monday(),
+    )
+    .await
+    .expect("policy");
+    assert!(
+        s.check_out(occurrence, Some(f.alice), Some(12_000), tue(9, 5))
+            .await
+            .is_err()
+    );
+    let details = resa::store::vehicles::TripDetails {
+        destination: Some("Saint-Ouen".into()),
+        declared_distance_km: Some(40),
+        passengers: None,
+    };
+    s.set_trip_details(booking, &details, tue(9, 0))
+        .await
+        .expect("trip details");
     s.check_out(occurrence, Some(f.alice), Some(12_000), tue(9, 5))
         .await
         .expect("pickup");
@@ -742,6 +766,22 @@ async fn the_phone_pages_record_trip_pickup_and_return_and_the_figures_reach_the
 
     // Pickup, then return with the condition.
     let loan = format!("/vehicules/prets/{occurrence}");
+    // A policy asking for the trip details before pickup: given above, so it passes.
+    let car_type: Uuid = sqlx::query_scalar("SELECT resource_type_id FROM resources WHERE id = $1")
+        .bind(f.zoe)
+        .fetch_one(s.pool())
+        .await
+        .expect("type");
+    s.set_policy(
+        Scope::ResourceType(car_type),
+        &Policy {
+            require_trip_details: Some(true),
+            ..Policy::default()
+        },
+        monday(),
+    )
+    .await
+    .expect("policy");
     let (status, body) = alice.get(&loan).await;
     assert_eq!(status, StatusCode::OK);
     assert!(unescape(&body).contains("armoire à clés de l'accueil"), "{body}");

@@ -79,6 +79,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Invalid values: check the numbers entered.",
     ),
     (
+        "trip_required",
+        "Renseignez d'abord les détails du trajet (destination et distance).",
+        "Give the trip details first (destination and distance).",
+    ),
+    (
         "odometer_below",
         "Le compteur au retour est inférieur à celui du départ.",
         "The odometer at return is below the one at pickup.",
@@ -377,7 +382,14 @@ pub async fn pickup(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/vehicules/prets/{occurrence}?msg=saved"))),
-        Err(crate::store::StoreError::Invalid(_)) => unprocessable(&loan_page(&ctx, &l, Some(t(ctx.lang, "not_open")))),
+        Err(crate::store::StoreError::Invalid(why)) => {
+            let key = if why == "trip_details_required" {
+                "trip_required"
+            } else {
+                "not_open"
+            };
+            unprocessable(&loan_page(&ctx, &l, Some(t(ctx.lang, key))))
+        }
         Err(e) => Err(e.into()),
     }
 }
