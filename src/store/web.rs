@@ -195,6 +195,19 @@ pub struct MailboxSyncRow {
     pub open_drift: i64,
 }
 
+/// One slot held on a resource, as a manager's calendar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarRow {
+    pub resource_id: Uuid,
+    pub booking_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// `accepted` or `held`.
+    pub status: String,
+    pub subject: Option<String>,
+    pub organiser: Option<String>,
+}
+
 /// A difference between a resource calendar and the store, still open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DriftRow {
@@ -954,6 +967,46 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("resource_id")?, r.try_get("s")?, r.try_get("e")?)))
+            .collect()
+    }
+
+    /// The occurrences that hold a slot on some resources over `[from, to)`,
+    /// with their booking's subject and organiser, for the calendars of the
+    /// resources a manager manages.
+    pub async fn calendar_of(
+        &self,
+        resources: &[Uuid],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CalendarRow>> {
+        if to <= from {
+            return Err(StoreError::Invalid("empty period".into()));
+        }
+        let rows = sqlx::query(
+            "SELECT o.resource_id, b.id AS booking_id, lower(o.period) AS s, upper(o.period) AS e, o.status,
+                    b.subject, coalesce(p.display_name, b.organiser_name, b.organiser_address) AS organiser
+             FROM occurrences o
+             JOIN bookings b ON b.id = o.booking_id
+             LEFT JOIN people p ON p.id = b.organiser_person_id
+             WHERE o.resource_id = ANY($1) AND o.status IN ('accepted', 'held') AND o.period && $2
+             ORDER BY o.resource_id, lower(o.period)",
+        )
+        .bind(resources)
+        .bind(range(from, to))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CalendarRow {
+                    resource_id: r.try_get("resource_id")?,
+                    booking_id: r.try_get("booking_id")?,
+                    start: r.try_get("s")?,
+                    end: r.try_get("e")?,
+                    status: r.try_get("status")?,
+                    subject: r.try_get("subject")?,
+                    organiser: r.try_get("organiser")?,
+                })
+            })
             .collect()
     }
 

@@ -118,7 +118,11 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "No directory is configured: logging in is impossible.",
     ),
     ("login.error_heading", "La connexion a échoué", "Login failed"),
-    ("login.demo_heading", "Connexion de démonstration", "Demonstration sign-in"),
+    (
+        "login.demo_heading",
+        "Connexion de démonstration",
+        "Demonstration sign-in",
+    ),
     (
         "login.demo_intro",
         "Démonstration uniquement : sans annuaire, choisissez une personne fictive pour découvrir le site avec son rôle.",
@@ -377,6 +381,48 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("search.end", "Fin", "End"),
     ("search.capacity", "Participants", "Attendees"),
     ("search.submit", "Chercher", "Search"),
+    ("nav.calendar", "Calendriers", "Calendars"),
+    (
+        "calendar.title",
+        "Calendriers de mes ressources",
+        "Calendars of my resources",
+    ),
+    (
+        "calendar.intro",
+        "Les créneaux tenus sur les ressources que vous gérez, semaine par semaine, qu'ils viennent d'Outlook ou du site.",
+        "The slots held on the resources you manage, week by week, whether booked in Outlook or on the site.",
+    ),
+    ("calendar.from", "À partir du", "From"),
+    ("calendar.show", "Afficher", "Show"),
+    ("calendar.weeks", "Semaines", "Weeks"),
+    ("calendar.previous", "Semaine précédente", "Previous week"),
+    ("calendar.next", "Semaine suivante", "Next week"),
+    (
+        "calendar.empty",
+        "Aucun créneau tenu sur cette période.",
+        "No slot held in this period.",
+    ),
+    ("calendar.when", "Créneau", "Slot"),
+    ("calendar.subject", "Objet", "Subject"),
+    ("calendar.organiser", "Organisateur", "Organiser"),
+    ("calendar.status", "État", "State"),
+    (
+        "calendar.invalid",
+        "Date invalide : utilisez le format AAAA-MM-JJ.",
+        "Invalid date: use the YYYY-MM-DD format.",
+    ),
+    ("search.view", "Affichage", "View"),
+    ("search.view_day", "Jour (heure par heure)", "Day (hour by hour)"),
+    (
+        "search.view_week",
+        "Semaine (le créneau sur 7 jours)",
+        "Week (the slot over 7 days)",
+    ),
+    (
+        "search.week_caption",
+        "Le créneau demandé sur les sept jours à partir de la date",
+        "The requested slot on the seven days from the date",
+    ),
     ("search.results", "Disponibilités", "Availability"),
     (
         "search.grid_caption",
@@ -403,8 +449,16 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("book.repeat", "Répétition", "Repeat"),
     ("book.repeat_none", "Une seule fois", "Once"),
     ("book.repeat_daily", "Tous les jours", "Every day"),
-    ("book.repeat_weekdays", "Tous les jours ouvrés (lundi au vendredi)", "Every working day (Monday to Friday)"),
-    ("book.repeat_weekly", "Chaque semaine, le même jour", "Every week, on the same day"),
+    (
+        "book.repeat_weekdays",
+        "Tous les jours ouvrés (lundi au vendredi)",
+        "Every working day (Monday to Friday)",
+    ),
+    (
+        "book.repeat_weekly",
+        "Chaque semaine, le même jour",
+        "Every week, on the same day",
+    ),
     ("book.until", "Jusqu'au (inclus)", "Until (included)"),
     ("book.count", "ou nombre de fois", "or number of times"),
     (
@@ -636,7 +690,11 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("admin.lag_now", "à l'instant", "just now"),
     ("admin.days", "j", "d"),
     ("admin.late", "en retard", "late"),
-    ("admin.drift", "Écarts avec le calendrier", "Differences with the calendar"),
+    (
+        "admin.drift",
+        "Écarts avec le calendrier",
+        "Differences with the calendar",
+    ),
     (
         "admin.drift_intro",
         "Éléments que la réconciliation a trouvés dans un calendrier de ressource sans qu'ils soient passés par resa, ou l'inverse.",
@@ -648,7 +706,11 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("admin.drift_found", "Constaté le", "Found on"),
     ("admin.drift_when", "Créneau", "Slot"),
     ("admin.drift_subject", "Objet", "Subject"),
-    ("admin.drift_unknown_item", "réunion inconnue de resa", "meeting unknown to resa"),
+    (
+        "admin.drift_unknown_item",
+        "réunion inconnue de resa",
+        "meeting unknown to resa",
+    ),
     (
         "admin.drift_missing_item",
         "réservation absente d'Exchange",

@@ -94,6 +94,7 @@ pub fn router(state: WebState) -> Router {
         .route("/bookings/{id}", get(pages::bookings::explain))
         .route("/bookings/{id}/cancel", post(pages::bookings::cancel))
         .route("/search", get(pages::search::search))
+        .route("/calendar", get(pages::bookings::calendar))
         .route("/book", post(pages::search::book))
         .route("/approvals", get(pages::approvals::queue))
         .route("/approvals/{id}", post(pages::approvals::decide))

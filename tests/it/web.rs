@@ -414,7 +414,7 @@ async fn roles_are_enforced_on_the_server() {
     // The menu shows what the role allows, and nothing more.
     let home = get(&w, "/", Some(&agent)).await.body;
     assert!(
-        !home.contains("/admin/grants") && !home.contains("/approvals"),
+        !home.contains("/admin/grants") && !home.contains("/blackouts") && !home.contains("/calendar"),
         "{home}"
     );
     let home = get(&w, "/", Some(&admin)).await.body;
@@ -1350,4 +1350,63 @@ async fn the_status_page_shows_sync_lag_errors_and_drift_and_resyncs_one_mailbox
     assert_eq!(requested, Some(now()));
     let audit = get(&w, "/admin/audit", Some(&admin)).await;
     assert!(audit.body.contains("mailbox.resync"), "{}", audit.body);
+}
+
+#[tokio::test]
+async fn the_week_grid_shows_the_slot_on_seven_days_and_managers_see_their_resources_calendars() {
+    let w = world().await;
+    let agent = login(&w, w.agent).await;
+    let manager = login(&w, w.manager).await;
+    // Alice's meeting holds Tuesday 1 December, 14:00–15:00.
+    let page = get(
+        &w,
+        "/search?kind=&site=&date=2026-11-30&start=14:00&end=15:00&capacity=&view=week",
+        Some(&agent),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    for (day, state) in [
+        ("lun. 30/11", "libre"),
+        ("mar. 01/12", "occupé"),
+        ("mer. 02/12", "libre"),
+        ("dim. 06/12", "libre"),
+    ] {
+        let cell = format!("{day} : ");
+        let at = page
+            .body
+            .find(&cell)
+            .unwrap_or_else(|| panic!("no {day}: {}", page.body));
+        assert!(
+            page.body[at..at + 40].to_lowercase().contains(state),
+            "{day} should be {state}: {}",
+            &page.body[at..at + 40]
+        );
+    }
+    // The day view is the default.
+    let page = get(
+        &w,
+        "/search?kind=&site=&date=2026-11-30&start=14:00&end=15:00&capacity=",
+        Some(&agent),
+    )
+    .await;
+    assert!(!page.body.contains("mar. 01/12"), "{}", page.body);
+
+    // The manager's calendar lists the slots of the resources he manages.
+    assert_eq!(get(&w, "/calendar", Some(&agent)).await.status, StatusCode::FORBIDDEN);
+    let page = get(&w, "/calendar?from=2026-11-30", Some(&manager)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = named_escapes(&page.body);
+    assert!(body.contains("Salle Cézanne"), "{body}");
+    assert!(body.contains("le mardi 1er décembre 2026 de 14 h à 15 h"), "{body}");
+    assert!(body.contains("Alice Martin"), "{body}");
+    assert!(body.contains(&format!("/bookings/{}", w.booking)), "{body}");
+    assert!(!body.contains(HOSTILE), "the subject is shown as text");
+    assert!(body.contains("&lt;script&gt;"), "{body}");
+    assert!(body.contains("/calendar?from=2026-12-07"), "{body}");
+    // The next week holds nothing.
+    let page = get(&w, "/calendar?from=2026-12-07", Some(&manager)).await;
+    assert!(page.body.contains("Aucun créneau tenu"), "{}", page.body);
+    let bad = get(&w, "/calendar?from=demain", Some(&manager)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("AAAA-MM-JJ"), "{}", bad.body);
 }

@@ -525,3 +525,111 @@ pub async fn cancel(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid
     }
     Ok(see_other(&format!("/bookings?msg={flash}")))
 }
+
+// ------------------------------------------------- managed resources' calendar
+
+struct CalendarEntryLine {
+    booking: Uuid,
+    when: String,
+    subject: String,
+    organiser: String,
+    status: String,
+}
+
+struct CalendarResource {
+    name: String,
+    site: String,
+    entries: Vec<CalendarEntryLine>,
+}
+
+#[derive(Template)]
+#[template(path = "calendar.html")]
+struct CalendarPage {
+    base: Base,
+    from: String,
+    previous: String,
+    next: String,
+    period: String,
+    resources: Vec<CalendarResource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CalendarQuery {
+    /// The first day shown (YYYY-MM-DD); today by default.
+    from: Option<String>,
+}
+
+/// The days the managers' calendar shows at once.
+const CALENDAR_DAYS: i64 = 7;
+
+/// The calendars of the resources the manager manages (all of them for an
+/// admin): every slot held over a week, with its subject and organiser.
+pub async fn calendar(State(state): State<WebState>, ctx: Ctx, Query(q): Query<CalendarQuery>) -> Result<Response> {
+    use chrono::{NaiveDate, NaiveTime, TimeZone};
+    let user = ctx.require(Role::Manager)?;
+    let lang = ctx.lang;
+    let paris = chrono_tz::Europe::Paris;
+    let today = state.clock.now().with_timezone(&paris).date_naive();
+    let from = match q.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => today,
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| WebError::BadRequest(lang.text("calendar.invalid").into()))?,
+    };
+    let to = from + chrono::Duration::days(CALENDAR_DAYS);
+    let instant_of = |d: NaiveDate| {
+        paris
+            .from_local_datetime(&d.and_time(NaiveTime::MIN))
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let (Some(start), Some(end)) = (instant_of(from), instant_of(to)) else {
+        return Err(WebError::BadRequest(lang.text("calendar.invalid").into()));
+    };
+    let mine: Vec<crate::store::web::ResourceRow> = state
+        .store
+        .list_resources()
+        .await?
+        .into_iter()
+        .filter(|r| user.manages(r))
+        .collect();
+    let ids: Vec<Uuid> = mine.iter().map(|r| r.id).collect();
+    let rows = if ids.is_empty() {
+        Vec::new()
+    } else {
+        state.store.calendar_of(&ids, start, end).await?
+    };
+    let resources = mine
+        .into_iter()
+        .map(|r| CalendarResource {
+            entries: rows
+                .iter()
+                .filter(|e| e.resource_id == r.id)
+                .map(|e| CalendarEntryLine {
+                    booking: e.booking_id,
+                    when: span(lang, &r.time_zone, e.start, e.end),
+                    subject: e
+                        .subject
+                        .clone()
+                        .unwrap_or_else(|| lang.text("bookings.no_subject").to_owned()),
+                    organiser: e.organiser.clone().unwrap_or_default(),
+                    status: lang.text(&format!("status.{}", e.status)).to_owned(),
+                })
+                .collect(),
+            name: r.name,
+            site: r.site_name,
+        })
+        .collect();
+    let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    render(&CalendarPage {
+        base: Base::new(&ctx, "calendar.title"),
+        from: day(from),
+        previous: day(from - chrono::Duration::days(CALENDAR_DAYS)),
+        next: day(to),
+        period: format!(
+            "{} – {}",
+            from.format("%d/%m/%Y"),
+            (to - chrono::Duration::days(1)).format("%d/%m/%Y")
+        ),
+        resources,
+    })
+}

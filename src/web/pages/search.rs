@@ -1,4 +1,5 @@
-//! Availability search with a day grid, and booking from the web (one meeting
+//! Availability search with a day grid (hour by hour) or a week grid (the
+//! requested slot on seven days), and booking from the web (one meeting
 //! or a daily, working-day or weekly series with an end date or a count): the
 //! same rule engine decides (`Store::record_request` with `Source::Web`), then
 //! the meeting is handed to the [`crate::web::WebBookingSink`] for Exchange.
@@ -34,6 +35,10 @@ pub struct SearchQuery {
     end: Option<String>,
     #[serde(default)]
     capacity: String,
+    /// "week" shows the requested slot on seven days from the date; the day
+    /// grid otherwise.
+    #[serde(default)]
+    view: String,
 }
 
 struct Choice {
@@ -53,7 +58,26 @@ struct ResultLine {
     site: String,
     capacity: String,
     cells: Vec<Cell>,
+    /// The requested slot on each day of the week view.
+    week: Vec<Cell>,
     free: bool,
+}
+
+/// The days of the week view, from the searched date.
+const WEEK_DAYS: i64 = 7;
+
+/// "lun. 07/12" in the page's language.
+fn short_day(lang: Lang, d: NaiveDate) -> String {
+    use chrono::Datelike;
+    let i = d.weekday().num_days_from_monday() as usize;
+    let names = match lang {
+        Lang::Fr => ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
+        Lang::En => ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    };
+    match lang {
+        Lang::Fr => format!("{} {}", names[i], d.format("%d/%m")),
+        Lang::En => format!("{} {}", names[i], d.format("%m/%d")),
+    }
 }
 
 #[derive(Template)]
@@ -67,6 +91,9 @@ struct SearchPage {
     end: String,
     capacity: String,
     hours: Vec<String>,
+    /// Column heads of the week view; empty in the day view.
+    days: Vec<String>,
+    week_view: bool,
     searched: bool,
     error: Option<&'static str>,
     results: Vec<ResultLine>,
@@ -100,8 +127,10 @@ pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Sea
     let start = q.start.clone().unwrap_or_else(|| "09:00".into());
     let end = q.end.clone().unwrap_or_else(|| "10:00".into());
     let searched = q.date.is_some();
+    let week_view = q.view == "week";
     let mut error = None;
     let mut results = Vec::new();
+    let mut days = Vec::new();
     if searched {
         match parse_slot(&date, &start, &end) {
             None => error = Some(lang.text("search.invalid")),
@@ -119,8 +148,26 @@ pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Sea
                     (Some(a), Some(b)) => (a, b),
                     _ => return Err(WebError::BadRequest(lang.text("search.invalid").into())),
                 };
+                let week: Vec<NaiveDate> = if week_view {
+                    (0..WEEK_DAYS).map(|i| day + Duration::days(i)).collect()
+                } else {
+                    Vec::new()
+                };
+                days = week.iter().map(|d| short_day(lang, *d)).collect();
+                // The slot's times on each day of the week view.
+                let week_slots: Vec<(NaiveDate, DateTime<Utc>, DateTime<Utc>)> = week
+                    .iter()
+                    .filter_map(|d| {
+                        let (_, a, b) = parse_slot(&d.format("%Y-%m-%d").to_string(), &start, &end)?;
+                        Some((*d, a, b))
+                    })
+                    .collect();
                 let lo = day_start.min(slot_start);
-                let hi = day_end.max(slot_end);
+                let hi = week_slots
+                    .last()
+                    .map_or(day_end, |(_, _, b)| *b)
+                    .max(day_end)
+                    .max(slot_end);
                 let slots = if ids.is_empty() {
                     Vec::new()
                 } else {
@@ -146,7 +193,22 @@ pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Sea
                             })
                         })
                         .collect();
+                    let week = week_slots
+                        .iter()
+                        .map(|(d, a, b)| {
+                            let busy = overlaps(*a, *b);
+                            Cell {
+                                label: format!(
+                                    "{} : {}",
+                                    short_day(lang, *d),
+                                    lang.text(if busy { "search.busy" } else { "search.free" })
+                                ),
+                                busy,
+                            }
+                        })
+                        .collect();
                     results.push(ResultLine {
+                        week,
                         id: r.id,
                         site: r.site_name,
                         capacity: r.capacity.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
@@ -192,6 +254,8 @@ pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Sea
         end,
         capacity: q.capacity.clone(),
         hours: GRID_HOURS.map(|h| format!("{h} h")).collect(),
+        days,
+        week_view,
         searched,
         error,
         results,
