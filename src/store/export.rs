@@ -38,6 +38,9 @@ pub const TABLES: &[&str] = &[
     "circuit_step_approvers",
     "bookings",
     "occurrences",
+    "circuit_runs",
+    "pool_assignments",
+    "vehicle_alerts",
     "approval_requests",
     "approvals",
     "decisions",
@@ -52,9 +55,16 @@ pub const TABLES: &[&str] = &[
 ];
 
 /// Tables deliberately left out: runtime state with no meaning elsewhere
-/// (running instances), and secrets' hashes (web sessions, single-use
-/// approval links) that must not leave the system.
-pub const NOT_EXPORTED: &[&str] = &["instances", "web_sessions", "approval_links", "_sqlx_migrations"];
+/// (running instances; the site's public address, which the daemon writes
+/// from its configuration at start), and secrets' hashes (web sessions,
+/// single-use approval links) that must not leave the system.
+pub const NOT_EXPORTED: &[&str] = &[
+    "instances",
+    "vehicle_settings",
+    "web_sessions",
+    "approval_links",
+    "_sqlx_migrations",
+];
 
 /// One column as the JSON Schema describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

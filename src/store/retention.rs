@@ -7,8 +7,9 @@
 //! dropped, but the organiser's organisation is kept first in
 //! `organiser_organisation_id`, so every report gives the same figures after.
 //! With it go the free texts that may name people: the trip's destination, the
-//! return notes, damage photos, approvers' comments, the messages queued for
-//! the organiser, and the details of old calendar differences.
+//! return notes, damage photos, approvers' comments, the vehicle alerts' texts
+//! and addresses, the messages queued for the organiser, and the details of
+//! old calendar differences.
 //!
 //! Not touched, because they are append-only by design: `decisions` (which
 //! hold no subject or body, but keep the organiser's address in `inputs` and,
@@ -77,6 +78,13 @@ impl Store {
             "DELETE FROM damage_photos WHERE checkout_id IN (
                  SELECT c.id FROM checkouts c JOIN occurrences o ON o.id = c.occurrence_id
                  WHERE o.booking_id IN (SELECT id FROM retention_due))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        // The alerts of the vehicle workflow quote the booking and address people.
+        sqlx::query(
+            "UPDATE vehicle_alerts SET recipient_address = NULL, body_fr = '', body_en = ''
+             WHERE booking_id IN (SELECT id FROM retention_due) AND (body_fr <> '' OR recipient_address IS NOT NULL)",
         )
         .execute(&mut *tx)
         .await?;
