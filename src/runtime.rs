@@ -566,7 +566,10 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         .await
         .map_err(|e| format!("PostgreSQL: {e}"))?;
     // Links in messages (a vehicle's trip details) use the site's public address.
-    if let Err(e) = store.set_public_url(cfg.web.public_url.as_ref().map(|u| u.as_str())).await {
+    if let Err(e) = store
+        .set_public_url(cfg.web.public_url.as_ref().map(|u| u.as_str()))
+        .await
+    {
         tracing::warn!(error = %e, "web.public_url not recorded: trip links will be relative");
     }
     let metrics = Arc::new(Metrics::default());
@@ -677,7 +680,7 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .map(|us| StdDuration::from_micros(us / 2));
-    wait_for_stop(watchdog, config_path).await;
+    wait_for_stop(watchdog, config_path, cfg.clone()).await;
     sd_notify("STOPPING=1");
     tracing::info!(instance = %instance, "resa.stopping");
     let _ = stop_directories.send(true);
@@ -693,12 +696,80 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
     Ok(())
 }
 
+/// What a reloaded configuration changes, one sentence per section that
+/// differs from the running one, saying whether it applies now or why it
+/// needs a restart. Empty when nothing but the log level changed.
+pub fn reload_report(running: &Config, new: &Config) -> Vec<String> {
+    // Secrets print as `***`, so comparing the Debug forms never compares
+    // (or logs) a secret; a changed secret file's content is read at start.
+    fn differs<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
+        format!("{a:?}") != format!("{b:?}")
+    }
+    let mut out = Vec::new();
+    let names = |v: &[config::Exchange]| {
+        v.iter()
+            .map(|e| e.name.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    for name in names(&running.exchange).union(&names(&new.exchange)) {
+        let old = running.exchange.iter().find(|e| &e.name == name);
+        let now = new.exchange.iter().find(|e| &e.name == name);
+        let what = match (old, now) {
+            (None, Some(_)) => "is new",
+            (Some(_), None) => "was removed",
+            (Some(a), Some(b)) if differs(a, b) => "changed",
+            _ => continue,
+        };
+        out.push(format!(
+            "[[exchange]] {name} {what}: needs a restart, because its EWS client (authenticated connections, \
+             affinity cookies), its subscriptions and the pacing of its mailbox workers are built at start"
+        ));
+    }
+    let dirs = |v: &[config::Directory]| {
+        v.iter()
+            .map(|d| d.name.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    for name in dirs(&running.directory).union(&dirs(&new.directory)) {
+        let old = running.directory.iter().find(|d| &d.name == name);
+        let now = new.directory.iter().find(|d| &d.name == name);
+        let what = match (old, now) {
+            (None, Some(_)) => "is new",
+            (Some(_), None) => "was removed",
+            (Some(a), Some(b)) if differs(a, b) => "changed",
+            _ => continue,
+        };
+        out.push(format!(
+            "[[directory]] {name} {what}: needs a restart, because its sync task and the web login hold the \
+             LDAP settings read at start"
+        ));
+    }
+    if differs(&running.database, &new.database) {
+        out.push("[database] changed: needs a restart, because the connection pool is opened at start".into());
+    }
+    if differs(&running.web, &new.web) {
+        out.push(
+            "[web] changed: needs a restart, because the listener is bound and the signing key read at start".into(),
+        );
+    }
+    if differs(&running.daemon, &new.daemon) {
+        out.push(
+            "[daemon] changed: needs a restart, because lease lengths must agree within one instance's life".into(),
+        );
+    }
+    if running.language != new.language || running.time_zone != new.time_zone {
+        out.push("language or time_zone changed: needs a restart, because the EWS clients read them at start".into());
+    }
+    out
+}
+
 /// Waits for SIGTERM or SIGINT, pinging the watchdog meanwhile. SIGHUP
 /// re-reads the configuration: a file with problems is refused (and they are
 /// logged); a good one's log level applies at once. Mailboxes and resources
-/// come from the database and need no reload; a change of Exchange server or
-/// directory settings applies at the next restart, as the log says.
-async fn wait_for_stop(watchdog: Option<StdDuration>, config_path: &std::path::Path) {
+/// come from the database and need no reload. Every other section that
+/// changed is named in the log with why it needs a restart
+/// ([`reload_report`]); the running settings stay as they were.
+async fn wait_for_stop(watchdog: Option<StdDuration>, config_path: &std::path::Path, running: Config) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -717,8 +788,10 @@ async fn wait_for_stop(watchdog: Option<StdDuration>, config_path: &std::path::P
                 match config::load(config_path) {
                     Ok(cfg) => {
                         let applied = reload_log_level(&cfg.log.level);
-                        tracing::info!(log.level = %cfg.log.level, log.applied = applied,
-                            "config.reloaded; Exchange and directory settings apply at the next restart");
+                        tracing::info!(log.level = %cfg.log.level, log.applied = applied, "config.reloaded");
+                        for change in reload_report(&running, &cfg) {
+                            tracing::warn!(change = %change, "config.reload_needs_restart");
+                        }
                     }
                     Err(p) => tracing::warn!(problems = %p, "config.reload_refused"),
                 }
@@ -729,5 +802,67 @@ async fn wait_for_stop(watchdog: Option<StdDuration>, config_path: &std::path::P
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+version = 1
+
+[database]
+url = "postgres://resa@127.0.0.1:5432/resa"
+
+[log]
+level = "info"
+
+[[exchange]]
+name = "plaine-commune"
+url = "https://mail.plainecommune.fr/EWS/Exchange.asmx"
+version = "Exchange2016"
+auth = "ntlm"
+username = "svc-resa"
+domain = "PLAINECOMMUNE"
+password_file = "ews.pwd"
+poll_interval_seconds = 300
+
+[[directory]]
+name = "pc"
+organisation = "plaine-commune"
+url = "ldaps://dc1.plainecommune.local"
+bind_dn = "CN=svc-resa,OU=Services,DC=plainecommune,DC=local"
+bind_password_file = "ldap.pwd"
+user_base_dn = "OU=Agents,DC=plainecommune,DC=local"
+group_base_dn = "OU=Groupes,DC=plainecommune,DC=local"
+"#;
+
+    fn load(text: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("ews.pwd"), "pa55word\n").expect("write");
+        std::fs::write(dir.path().join("ldap.pwd"), "pa55word\n").expect("write");
+        let path = dir.path().join("resa.toml");
+        std::fs::write(&path, text).expect("write");
+        config::load(&path).unwrap_or_else(|p| panic!("{p}"))
+    }
+
+    #[test]
+    fn a_reload_names_each_section_that_needs_a_restart_and_why() {
+        let running = load(FILE);
+        // The log level alone applies at once: nothing to report.
+        let quieter = load(&FILE.replace("level = \"info\"", "level = \"warn\""));
+        assert_eq!(reload_report(&running, &quieter), Vec::<String>::new());
+        let changed = load(
+            &FILE
+                .replace("poll_interval_seconds = 300", "poll_interval_seconds = 60")
+                .replace("dc1.plainecommune.local", "dc2.plainecommune.local"),
+        );
+        let report = reload_report(&running, &changed);
+        assert_eq!(report.len(), 2, "{report:?}");
+        assert!(report[0].starts_with("[[exchange]] plaine-commune changed: needs a restart, because"));
+        assert!(report[1].starts_with("[[directory]] pc changed: needs a restart, because"));
+        // Secrets never appear in what is logged.
+        assert!(report.iter().all(|l| !l.contains("pa55word")));
     }
 }
