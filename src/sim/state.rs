@@ -870,6 +870,36 @@ impl World {
         Ok(())
     }
 
+    /// An attendee forwards the invitation they hold to `to` (a room, say):
+    /// each recipient gets a MeetingRequest whose Organizer is still the
+    /// organiser and whose From is the forwarder, as Exchange delivers it.
+    pub fn forward(&mut self, from: &str, uid: &str, to: &[String], now: DateTime<Utc>) -> Result<(), SimError> {
+        let from = norm(from);
+        let no = self
+            .mailbox(&from)?
+            .calendar_item_no(uid)
+            .ok_or_else(|| SimError::NoItem(format!("{from} holds no meeting {uid}")))?;
+        let meeting = self
+            .mailbox(&from)?
+            .items
+            .get(&no)
+            .and_then(|i| i.meeting.clone())
+            .ok_or_else(|| SimError::NoItem(uid.to_owned()))?;
+        for smtp in to {
+            let smtp = norm(smtp);
+            self.deliver_request_for(&smtp, &meeting, false, None, now)?;
+            let mb = self.mailbox_mut(&smtp)?;
+            if let Some(req) = mb.items.values_mut().rev().find(|i| {
+                i.folder == FolderKind::Inbox
+                    && i.class == ItemClass::MeetingRequest
+                    && i.meeting.as_ref().is_some_and(|m| m.uid == uid)
+            }) {
+                req.from = Some(from.clone());
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that `original_start` is an occurrence of the organizer's
     /// series and returns the item number.
     fn series_item(&self, organizer: &str, uid: &str, original_start: DateTime<Utc>) -> Result<u64, SimError> {
