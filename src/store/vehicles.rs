@@ -754,8 +754,14 @@ impl Store {
         .bind(booking_id)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| Ok((r.try_get("organiser_person_id")?, r.try_get("resource_id")?, r.try_get("name")?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get("organiser_person_id")?,
+                r.try_get("resource_id")?,
+                r.try_get("name")?,
+            ))
+        })
+        .transpose()
     }
 
     /// A person by any of their addresses, with their display name.
