@@ -243,6 +243,15 @@ await check("keyboard: the explainer of my booking", () => tabTo(agent, "kbd-boo
 await check("keyboard: approve in the manager's queue", () => tabTo(manager, "kbd-approvals", "/approvals", "Approuver"));
 await check("keyboard: create a resource", () => tabTo(admin, "kbd-resource-form", "/admin/resources/new", "Créer la ressource"));
 await check("keyboard: search the directory for a group", () => tabTo(admin, "kbd-grants", "/admin/grants", /^Rechercher$/));
+await check("keyboard: resync one mailbox from the status page", () =>
+  tabTo(admin, "kbd-resync", "/admin/status", /^Resynchroniser/),
+);
+await check("keyboard: the next week of a manager's calendar", () =>
+  tabTo(manager, "kbd-calendar", "/calendar?from=2026-11-30", "Semaine suivante"),
+);
+await check("keyboard: book a weekly series", () =>
+  tabTo(agent, "kbd-series", "/search?kind=&site=&date=2026-12-02&start=12:00&end=13:00&capacity=2", /Une seule fois/),
+);
 
 await browser.close();
 console.log(`browser: ${passed} passed, ${failed} failed`);
