@@ -1448,11 +1448,14 @@ impl Store {
         .await?)
     }
 
-    /// The periodic job: circuits whose booking is no longer held end; those
-    /// due get their reminder, escalation or final outcome. Each circuit in
+    /// The periodic job: organisers get their reminder the day before a
+    /// booking; circuits whose booking is no longer held end; those due get
+    /// their reminder, escalation or final outcome. Each circuit in
     /// its own transaction, locked so that two instances never both act.
     /// Returns how many circuits were moved on.
     pub async fn circuits_tick(&self, now: DateTime<Utc>) -> Result<usize> {
+        // Reminders before bookings ride on the same periodic step.
+        self.booking_reminders(now).await?;
         let stale: Vec<Uuid> = sqlx::query_scalar(
             "SELECT cr.booking_id FROM circuit_runs cr JOIN bookings b ON b.id = cr.booking_id
              WHERE cr.finished_at IS NULL AND b.status <> 'held'",

@@ -312,3 +312,52 @@ impl Store {
         Ok(())
     }
 }
+
+/// How long before an occurrence its organiser is reminded.
+pub const REMINDER_AHEAD_HOURS: i64 = 24;
+
+impl Store {
+    /// Queues the reminder of every accepted occurrence starting within the
+    /// next day, once per occurrence (the outbox key says it was queued).
+    /// Returns how many were queued.
+    pub async fn booking_reminders(&self, now: DateTime<Utc>) -> Result<usize> {
+        let due: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT o.booking_id, o.original_start, lower(o.period), upper(o.period)
+             FROM occurrences o JOIN bookings b ON b.id = o.booking_id
+             WHERE o.status = 'accepted' AND b.status IN ('accepted', 'partially_accepted')
+               AND lower(o.period) > $1 AND lower(o.period) <= $1 + make_interval(hours => $2::int)
+               AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.idempotency_key =
+                               'reminder:' || o.booking_id::text || ':' || extract(epoch FROM o.original_start)::bigint::text)
+             ORDER BY lower(o.period) LIMIT 500",
+        )
+        .bind(now)
+        .bind(i32::try_from(REMINDER_AHEAD_HOURS).unwrap_or(24))
+        .fetch_all(self.pool())
+        .await?;
+        let mut queued = 0;
+        for (booking_id, original_start, start, end) in due {
+            let mut tx = self.pool().begin().await?;
+            let mut facts = booking_facts(&mut tx, booking_id).await?;
+            let Some(to) = facts.organiser_smtp.clone() else {
+                continue;
+            };
+            // The reminder is about this occurrence alone.
+            facts.first = Some((start, end));
+            facts.occurrences = 1;
+            let lang = facts.organiser_lang;
+            let rendered = render_in(&mut tx, Event::Reminder, lang, &facts.vars(lang)).await?;
+            let mail = OutgoingMail {
+                to: vec![to],
+                rendered,
+                lang,
+                voting: false,
+                event: Event::Reminder,
+            };
+            let key = format!("reminder:{booking_id}:{}", original_start.timestamp());
+            queue_mail(&mut tx, facts.resource_id, Some(booking_id), &key, &mail, now).await?;
+            tx.commit().await?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
+}

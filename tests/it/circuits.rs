@@ -709,6 +709,26 @@ async fn an_automatic_reply_hands_the_step_to_the_backup() {
     r.answer(ERIN, &format!("Approuver: {subject}"), "").await;
     r.round().await;
     assert_eq!(r.booking_status(&uid).await, "accepted");
+
+    // The day before, Alice is reminded of it, once.
+    let reminders = |items: Vec<Value>| {
+        items
+            .into_iter()
+            .filter(|i| text(i, "subject") == "Rappel : Séminaire")
+            .count()
+    };
+    assert_eq!(reminders(r.messages(ALICE).await), 0);
+    r.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).single().expect("valid"));
+    r.round().await;
+    r.round().await;
+    let got = r.messages(ALICE).await;
+    assert_eq!(reminders(got.clone()), 1, "{got:#?}");
+    let reminder = one_about(&got, "Rappel : Séminaire");
+    assert!(
+        text(reminder, "body").starts_with("Rappel : vous avez réservé Salle Cézanne le 03/12/2026 de 09:00 à 17:00."),
+        "{reminder}"
+    );
     r.sim.shutdown().await;
 }
 
