@@ -464,10 +464,9 @@ impl ReasonKind {
                 "{subject} needs a {required} licence; your licence: {}",
                 held.join(", ")
             ),
-            ReasonKind::LicenceExpired { expired_on } => format!(
-                "Your driving licence expired on {}",
-                format_date(lang, *expired_on)
-            ),
+            ReasonKind::LicenceExpired { expired_on } => {
+                format!("Your driving licence expired on {}", format_date(lang, *expired_on))
+            }
             ReasonKind::NoFreeMember => "No vehicle or item of the pool is free for this slot".into(),
         }
     }
