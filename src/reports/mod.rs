@@ -289,14 +289,27 @@ impl Report {
         least.reverse();
         let max = ranked.iter().filter_map(|o| o.rate()).fold(1.0_f64, f64::max);
         let desc = t(lang, "occupancy.chart_desc");
-        let charts = if ranked.is_empty() {
-            Vec::new()
-        } else {
-            vec![
-                svg::bar_chart("occupancy-most", t(lang, "occupancy.most"), desc, &most, Some(max)),
-                svg::bar_chart("occupancy-least", t(lang, "occupancy.least"), desc, &least, Some(max)),
-            ]
-        };
+        // The least used are a chart of their own only when the most used
+        // chart cannot show every resource already.
+        let mut charts = Vec::new();
+        if !ranked.is_empty() {
+            charts.push(svg::bar_chart(
+                "occupancy-most",
+                t(lang, "occupancy.most"),
+                desc,
+                &most,
+                Some(max),
+            ));
+        }
+        if ranked.len() > TOP {
+            charts.push(svg::bar_chart(
+                "occupancy-least",
+                t(lang, "occupancy.least"),
+                desc,
+                &least,
+                Some(max),
+            ));
+        }
         let rows = ranked
             .iter()
             .map(|o| {
@@ -903,7 +916,7 @@ mod tests {
         assert_eq!(fr.table.rows[0][0], Cell::Text("Salle B".into()));
         assert_eq!(fr.table.rows[0][7].show(Lang::Fr), "50,0\u{202F}%");
         assert_eq!(fr.table.rows[1][7].show(Lang::En), "25.0%");
-        assert_eq!(fr.charts.len(), 2);
+        assert_eq!(fr.charts.len(), 1, "two resources fit in the most used chart");
         let csv = String::from_utf8(fr.table.csv(Lang::Fr)).expect("utf-8");
         assert!(csv.starts_with("\u{FEFF}Ressource;Site;"), "{csv}");
         assert!(
