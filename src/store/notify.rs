@@ -321,7 +321,9 @@ impl Store {
     /// next day, once per occurrence (the outbox key says it was queued).
     /// Returns how many were queued.
     pub async fn booking_reminders(&self, now: DateTime<Utc>) -> Result<usize> {
-        let due: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        // (booking, original start, start, end)
+        type Due = (Uuid, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>);
+        let due: Vec<Due> = sqlx::query_as(
             "SELECT o.booking_id, o.original_start, lower(o.period), upper(o.period)
              FROM occurrences o JOIN bookings b ON b.id = o.booking_id
              WHERE o.status = 'accepted' AND b.status IN ('accepted', 'partially_accepted')
