@@ -748,7 +748,14 @@ fn create_one(ctx: &Ctx<'_>, req: &CreateItem, new: &NewItem) -> Result<Items, S
                     })
                     .and_then(|bytes| crate::ews::voting::labels(&bytes))
                     .unwrap_or_default();
-                w.send_voting_message(&me, &to, item.subject.as_deref().unwrap_or_default(), &body, &voting, ctx.now)?;
+                w.send_voting_message(
+                    &me,
+                    &to,
+                    item.subject.as_deref().unwrap_or_default(),
+                    &body,
+                    &voting,
+                    ctx.now,
+                )?;
                 Ok(Items::default())
             })
         }

@@ -499,6 +499,7 @@ async fn a_web_booking_is_created_in_the_resource_calendar_with_the_agent_invite
         end: start + chrono::Duration::hours(1),
         outcome: "accept".into(),
         message: "Votre demande est acceptée.".into(),
+        recurrence: None,
     };
     sink.create_meeting(&meeting).await.expect("created in Exchange");
     let url = format!("{}/mailboxes/{ROOM}/calendar", r.sim.control_url());
