@@ -14,6 +14,7 @@ use crate::clock::SharedClock;
 use crate::devdb::Cluster;
 use crate::directory::entry::{GroupRecord, PersonRecord, SmtpAddress};
 use crate::domain::policy::{TimeRange, WeeklyHours};
+use crate::domain::vehicles::{DriverLicence, Energy, LicenceClass};
 use crate::domain::{Policy, Scope};
 use crate::ews::client::{Auth, Client, ClientConfig};
 use crate::ews::ntlm::NtlmCredentials;
@@ -26,6 +27,7 @@ use crate::sim::{SimHandle, SimOptions, Simulator};
 use crate::store::Store;
 use crate::store::catalogue::{Category, NewResource};
 use crate::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant, SyncBatch};
+use crate::store::vehicles::{LicenceSource, VehicleData};
 use crate::sync::SyncContext;
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use rand::seq::IndexedRandom as _;
@@ -58,6 +60,10 @@ const DEMO_MANAGERS: [usize; 2] = [1, 6];
 const SERVICE_LOGIN: &str = "RESA\\svc-resa";
 const SERVICE_PASSWORD: &str = "demo-only-password";
 const ENDPOINT: &str = "sim";
+/// The mailbox of the shared car pool.
+const POOL_SMTP: &str = "vehicules@plainecommune.fr";
+/// How many of the 60 cars are electric (Renault Zoé).
+const ELECTRIC_CARS: usize = 12;
 
 /// One bookable thing of the inventory.
 #[derive(Debug, Clone)]
@@ -186,6 +192,15 @@ fn inventory() -> Vec<Item> {
         ("cle-3g", "Clé 3G", "cle3g", 10),
         ("videoprojecteur", "Vidéoprojecteur", "videoprojecteur", 6),
     ];
+    // The cars are also reachable through one pool mailbox: resa picks a free
+    // car (electric first when its range suffices) and names it in the answer.
+    out.push(Item {
+        name: format!("Véhicules – {}", SITES[0].name),
+        smtp: POOL_SMTP.into(),
+        site: 0,
+        kind: "voiture",
+        capacity: Some(5),
+    });
     for (kind, label, local, count) in pool {
         for n in 1..=count {
             out.push(Item {
@@ -320,9 +335,10 @@ async fn populate(
     ] {
         types.insert(slug, store.create_resource_type(slug, cat, fr, en).await.map_err(e)?);
     }
+    let mut resource_ids = HashMap::new();
     for i in items {
         let Some(t) = types.get(i.kind) else { continue };
-        store
+        let created = store
             .create_resource(&NewResource {
                 site_id: sites[i.site].id,
                 resource_type_id: t.id,
@@ -333,7 +349,9 @@ async fn populate(
             })
             .await
             .map_err(e)?;
+        resource_ids.insert(i.smtp.as_str(), created.id);
     }
+    seed_fleet(store, items, &resource_ids, sites[0].id).await?;
     // People and groups, one directory per organisation.
     for (o, (slug, name, _)) in ORGS.iter().enumerate() {
         let dir = store.ensure_directory_of(slug, Some(slug)).await.map_err(e)?;
@@ -449,6 +467,9 @@ async fn populate(
                 .await
                 .map_err(e)?;
         }
+        if conducteurs.is_some() {
+            seed_licences(store, slug, people, o, now).await?;
+        }
         if let (Some(g), Some(cars)) = (conducteurs, types.get("voiture")) {
             store
                 .create_grant(&NewGrant {
@@ -494,6 +515,83 @@ async fn populate(
         };
         store
             .set_policy(Scope::ResourceType(cars.id), &cars_policy, now)
+            .await
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Vehicle data Exchange does not carry: plates, energy, range, licence class
+/// and where the keys are; then the pool's members.
+async fn seed_fleet(store: &Store, items: &[Item], ids: &HashMap<&str, Uuid>, home_site: Uuid) -> Result<(), String> {
+    let e = |e: crate::store::StoreError| e.to_string();
+    let mut cars = Vec::new();
+    for (n, item) in items
+        .iter()
+        .filter(|i| i.kind == "voiture" && i.smtp != POOL_SMTP)
+        .enumerate()
+    {
+        let Some(&id) = ids.get(item.smtp.as_str()) else {
+            continue;
+        };
+        let electric = n < ELECTRIC_CARS;
+        let energy = match n % 3 {
+            _ if electric => Energy::Electric,
+            0 => Energy::Diesel,
+            1 => Energy::Petrol,
+            _ => Energy::Hybrid,
+        };
+        store
+            .set_vehicle(&VehicleData {
+                resource_id: id,
+                plate: format!("G{}-{:03}-PC", (b'A' + (n % 26) as u8) as char, 100 + n),
+                seats: 5,
+                energy,
+                range_km: Some(if electric { 300 } else { 750 }),
+                licence_class: Some(LicenceClass::B),
+                home_site_id: Some(home_site),
+                key_location: Some(format!("armoire à clés de l'accueil, crochet {:02}", n + 1)),
+                odometer_km: Some(8_000 + 731 * n as u32),
+                full_charge_minutes: electric.then_some(480),
+            })
+            .await
+            .map_err(e)?;
+        cars.push(id);
+    }
+    if let Some(&pool) = ids.get(POOL_SMTP) {
+        store.set_pool_members(pool, &cars).await.map_err(e)?;
+    }
+    Ok(())
+}
+
+/// The licences of the drivers group (every third agent, as in the group's
+/// members), as a fleet manager would have entered them: class B,
+/// valid for years, except one that has expired (its holder's requests for a
+/// car are declined with that reason).
+async fn seed_licences(
+    store: &Store,
+    slug: &str,
+    people: &[(usize, PersonRecord)],
+    org: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let e = |e: crate::store::StoreError| e.to_string();
+    let mine = people.iter().filter(|(o, _)| *o == org).map(|(_, p)| p);
+    for (n, p) in mine.step_by(3).enumerate() {
+        let Some(person) = store.person_by_guid(slug, p.object_guid).await.map_err(e)? else {
+            continue;
+        };
+        let expires_on = if n == 1 {
+            NaiveDate::from_ymd_opt(2025, 6, 30)
+        } else {
+            NaiveDate::from_ymd_opt(2034, 12, 31)
+        };
+        let licence = DriverLicence {
+            classes: vec![LicenceClass::B],
+            expires_on,
+        };
+        store
+            .set_driver_licence(person.id, &licence, LicenceSource::Manager, now)
             .await
             .map_err(e)?;
     }

@@ -27,7 +27,7 @@ async fn the_demo_runs_the_customers_inventory_and_decides_simulated_outlook_act
     assert_eq!(count(&demo, "SELECT count(DISTINCT site_id) FROM resources").await, 7);
     let per_type: Vec<(String, i64)> = sqlx::query_as(
         "SELECT t.slug, count(*) FROM resources r JOIN resource_types t ON t.id = r.resource_type_id
-         GROUP BY t.slug ORDER BY t.slug",
+         WHERE NOT r.is_pool GROUP BY t.slug ORDER BY t.slug",
     )
     .fetch_all(demo.store.pool())
     .await
@@ -42,6 +42,34 @@ async fn the_demo_runs_the_customers_inventory_and_decides_simulated_outlook_act
         ("voiture", 60),
     ];
     assert_eq!(per_type, expected.map(|(s, n)| (s.to_owned(), n)).to_vec());
+    // The cars are also offered through one pool mailbox; 12 of them are
+    // electric, and every car has its plate and key location.
+    assert_eq!(
+        count(&demo, "SELECT count(*) FROM pool_members").await,
+        60,
+        "every car is a member of the pool"
+    );
+    assert_eq!(
+        count(&demo, "SELECT count(*) FROM vehicles WHERE energy = 'electric'").await,
+        12
+    );
+    assert_eq!(
+        count(
+            &demo,
+            "SELECT count(*) FROM vehicles WHERE key_location IS NOT NULL AND plate <> ''"
+        )
+        .await,
+        60
+    );
+    assert!(
+        count(
+            &demo,
+            "SELECT count(*) FROM people WHERE licence_expires_on IS NOT NULL"
+        )
+        .await
+            >= 100,
+        "drivers have their licences"
+    );
     assert!(count(&demo, "SELECT count(*) FROM people").await >= 300);
 
     // Simulated agents invite; every request gets an answer in Exchange.

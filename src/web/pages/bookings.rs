@@ -34,6 +34,7 @@ const RULES: &[(&str, &str, &str)] = &[
     ("blackouts", "Fermetures", "Blackouts"),
     ("quotas", "Quotas", "Quotas"),
     ("conflicts", "Conflits", "Conflicts"),
+    ("licence", "Permis de conduire", "Driving licence"),
 ];
 
 /// (policy field, French, English).
