@@ -537,6 +537,11 @@ impl Store {
         .bind(format!("release:{occurrence_id}"))
         .bind(json!({
             "release_occurrence": true,
+            // Where the outbox worker finds the occurrence in the resource's
+            // calendar (the request itself is long gone from the Inbox).
+            "calendar_uid": uid,
+            "start": start,
+            "end": row.try_get::<DateTime<Utc>, _>("e")?,
             "uid": uid,
             "original_start": original_start,
             "calendar_item_id": row.try_get::<Option<String>, _>("exchange_item_id")?,

@@ -624,6 +624,55 @@ async fn a_pool_invitation_gets_a_concrete_car_and_the_acceptance_names_it_with_
     r.sim.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_check_in_declines_the_occurrence_in_the_organisers_mailbox() {
+    let (r, f) = sim_rig().await;
+    let s = r.db.store();
+    s.set_policy(
+        Scope::Resource(f.clio),
+        &Policy {
+            check_in_minutes: Some(15),
+            ..Policy::default()
+        },
+        monday(),
+    )
+    .await
+    .expect("policy");
+    let daemon = r.daemon(s, "a");
+    r.control(
+        "/invite",
+        json!({
+            "as": ALICE, "subject": "Tournée des écoles",
+            "start": "2026-12-01T09:00:00", "end": "2026-12-01T11:00:00", "time_zone": "Europe/Paris",
+            "attendees": [], "resources": [CLIO],
+        }),
+    )
+    .await;
+    let got = r.responses(ALICE, 1).await;
+    assert_eq!(response_of(&got, "Tournée des écoles")["response"], "Accept");
+
+    // Nobody checks in: a quarter of an hour after the start the sweep
+    // releases the car, and Exchange hears of it from the car's mailbox.
+    let deadline = tue(9, 15);
+    r.clock.set(deadline);
+    assert_eq!(s.sweep_vehicles(deadline).await.expect("sweep").released.len(), 1);
+    let got = r.responses(ALICE, 2).await;
+    let decline = got
+        .iter()
+        .find(|m| m["response"] == "Decline")
+        .unwrap_or_else(|| panic!("no decline among {got:?}"));
+    let body = decline["body"].as_str().unwrap_or_default();
+    assert!(body.contains("est libérée"), "{body}");
+    assert!(body.contains("15 minutes"), "{body}");
+    daemon.shutdown().await;
+    let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE idempotency_key LIKE 'release:%'")
+        .fetch_one(s.pool())
+        .await
+        .expect("release row");
+    assert_eq!(status, "done");
+    r.sim.shutdown().await;
+}
+
 /// The site in-process, as `tests/it/web.rs` drives it, at `now`.
 fn web_state(s: &Store, now: DateTime<Utc>) -> resa::web::WebState {
     resa::web::WebState {
