@@ -258,6 +258,11 @@ async fn lease_loop<E: Exchange>(
                             signal
                         }
                     };
+                    // A resync asked on the web site is done now, not at the
+                    // next event or safety pass, which can be hours away.
+                    if m.resync_requested {
+                        signal.catch_up();
+                    }
                     if mode == Notifications::Streaming {
                         streamed.entry(m.endpoint.clone()).or_default().push(Member {
                             resource_id: m.resource_id,

@@ -347,3 +347,68 @@ async fn a_series_booked_on_the_web_is_one_recurring_meeting_in_exchange_with_ea
     assert_eq!(invitation["recurrence"], series[0]["recurrence"]);
     daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_asked_on_the_status_page_is_done_by_the_daemon() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    // The daemon has read the room once.
+    r.invite(ALICE, "Premier passage", "2026-12-01T09:00:00", "2026-12-01T10:00:00")
+        .await;
+    r.responses(ALICE, 1).await;
+    let admin_group = "GG-Resa-Admins";
+    // An administrator: Bob, through the configured admin group.
+    let dir = r.db.store().ensure_directory("pc").await.expect("directory");
+    let group = resa::directory::entry::GroupRecord {
+        object_guid: Uuid::from_u128(900),
+        dn: "CN=GG-Resa-Admins,OU=Groupes,DC=pc,DC=local".into(),
+        sam_account_name: admin_group.into(),
+        name: admin_group.into(),
+        description: None,
+        member_dns: vec!["CN=Bob Durand,OU=Agents,DC=pc,DC=local".into()],
+        usn_changed: Some(2),
+    };
+    r.db.store()
+        .apply_directory_sync(
+            dir.id,
+            resa::store::directory::SyncBatch {
+                full: false,
+                people: &[],
+                groups: &[group],
+                highest_usn: Some(2),
+                usn_server: None,
+            },
+            resa::clock::Clock::now(&r.clock),
+        )
+        .await
+        .expect("admin group");
+    let mut state = site(&r);
+    state.admin_groups = vec![resa::web::AdminGroup::parse(&format!("pc:{admin_group}")).expect("group")];
+    let admin = sign_in(&r, "bob").await;
+    let (status, to, body) = post(&state, &admin, &format!("/admin/status/{}/resync", r.room), &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(to, "/admin/status?msg=admin.resync_requested");
+    // The daemon reads the mailbox from scratch and clears the request.
+    let mut pending = true;
+    for _ in 0..100 {
+        pending = sqlx::query_scalar::<_, bool>(
+            "SELECT resync_requested_at IS NOT NULL FROM mailbox_sync WHERE resource_id = $1",
+        )
+        .bind(r.room)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("row");
+        if !pending {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!pending, "the daemon did not resync the mailbox within 10 s");
+    // Nothing was decided twice.
+    let decisions: i64 = sqlx::query_scalar("SELECT count(*) FROM decisions")
+        .fetch_one(r.db.pool())
+        .await
+        .expect("count");
+    assert_eq!(decisions, 1);
+    daemon.shutdown().await;
+}
