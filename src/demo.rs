@@ -13,6 +13,7 @@
 use crate::clock::SharedClock;
 use crate::devdb::Cluster;
 use crate::directory::entry::{GroupRecord, PersonRecord, SmtpAddress};
+use crate::domain::circuit::{FinalOutcome, Quorum};
 use crate::domain::policy::{TimeRange, WeeklyHours};
 use crate::domain::vehicles::{DriverLicence, Energy, LicenceClass};
 use crate::domain::{Policy, Scope};
@@ -26,6 +27,7 @@ use crate::sim::seed::Seed;
 use crate::sim::{SimHandle, SimOptions, Simulator};
 use crate::store::Store;
 use crate::store::catalogue::{Category, NewResource};
+use crate::store::circuits::{ApproverDef, CircuitDef, StepDef};
 use crate::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant, SyncBatch};
 use crate::store::vehicles::{LicenceSource, VehicleData};
 use crate::sync::SyncContext;
@@ -434,13 +436,18 @@ async fn populate(
                 .await
                 .map_err(e)?;
             // …and ask for the shared equipment.
+            // (A projector is asked for: its manager approves.)
             for t in ["portable", "telephone", "cle-3g", "videoprojecteur", "velo"] {
                 if let Some(rt) = types.get(t) {
                     store
                         .create_grant(&NewGrant {
                             subject: GrantSubject::Group(g.id),
                             scope: GrantScope::ResourceType(rt.id),
-                            role: GrantRole::Book,
+                            role: if t == "videoprojecteur" {
+                                GrantRole::Request
+                            } else {
+                                GrantRole::Book
+                            },
                             created_by: None,
                         })
                         .await
@@ -469,6 +476,13 @@ async fn populate(
         }
         if conducteurs.is_some() {
             seed_licences(store, slug, people, o, now).await?;
+        }
+        if o == 0
+            && let Some(p) = mine.get(DEMO_MANAGERS[0])
+            && let Some(manager) = store.person_by_guid(slug, p.object_guid).await.map_err(e)?
+            && let Some(projectors) = types.get("videoprojecteur")
+        {
+            seed_projector_circuit(store, manager.id, projectors.id, now).await?;
         }
         if let (Some(g), Some(cars)) = (conducteurs, types.get("voiture")) {
             store
@@ -518,6 +532,43 @@ async fn populate(
             .await
             .map_err(e)?;
     }
+    Ok(())
+}
+
+/// A one-step validation circuit for the projectors, approved by Plaine
+/// Commune's manager in Outlook (voting buttons), by reply, or on the web.
+async fn seed_projector_circuit(
+    store: &Store,
+    approver: Uuid,
+    projectors: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let e = |e: crate::store::StoreError| e.to_string();
+    let def = CircuitDef {
+        name: "Prêt de vidéoprojecteur".into(),
+        label_fr: Some("Prêt de vidéoprojecteur".into()),
+        label_en: Some("Projector loan".into()),
+        priority: 0,
+        conditions: Vec::new(),
+        deadline_hours: Some(72),
+        final_outcome: FinalOutcome::Decline,
+        steps: vec![StepDef {
+            quorum: Quorum::One,
+            deadline_hours: Some(24),
+            reminder_hours: Some(8),
+            backup: None,
+            approvers: vec![ApproverDef::Person { person: approver }],
+        }],
+    };
+    let (circuit, _) = store.save_circuit(None, &def, None, now).await.map_err(e)?;
+    let policy = Policy {
+        approval_circuit: Some(Some(circuit)),
+        ..Policy::default()
+    };
+    store
+        .set_policy(Scope::ResourceType(projectors), &policy, now)
+        .await
+        .map_err(e)?;
     Ok(())
 }
 
@@ -819,6 +870,17 @@ impl Demo {
         let items = inventory();
         let people = people();
         populate(&store, &items, &people, &clock).await?;
+        // The site's address is known once bound; approval messages carry
+        // single-use links to it, signed with the site's secret.
+        let listener = tokio::net::TcpListener::bind(&opts.listen)
+            .await
+            .map_err(|e| format!("{}: {e}", opts.listen))?;
+        let web_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let secret_key: Arc<[u8]> = Arc::from(&rand::random::<[u8; 32]>()[..]);
+        let store = match crate::notify::links::LinkSigner::new(&secret_key, &web_url) {
+            Some(signer) => store.with_link_signer(signer),
+            None => store,
+        };
 
         let mut sim_opts = SimOptions::new(
             opts.sim_listen.clone(),
@@ -859,10 +921,6 @@ impl Demo {
             },
         );
         let cancel = CancellationToken::new();
-        let listener = tokio::net::TcpListener::bind(&opts.listen)
-            .await
-            .map_err(|e| format!("{}: {e}", opts.listen))?;
-        let web_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
         let web_state = crate::web::WebState {
             store: store.clone(),
             clock: clock.clone(),
@@ -871,7 +929,7 @@ impl Demo {
                 directory: ORGS[0].0.to_owned(),
                 group: DEMO_ADMIN_GROUP.to_owned(),
             }],
-            secret_key: Arc::from(&rand::random::<[u8; 32]>()[..]),
+            secret_key,
             // Plain HTTP on loopback.
             secure_cookies: false,
             exchange_endpoints: vec![ENDPOINT.to_owned()],

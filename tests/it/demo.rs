@@ -493,3 +493,80 @@ async fn the_demo_site_in_chromium_reaches_the_simulated_exchange() {
         output.status
     );
 }
+
+/// The demo's projectors go through a validation circuit: the organiser is
+/// told who approves, and the approver receives, from the projector's
+/// mailbox, a message with Outlook's voting buttons and a signed link to the
+/// demo's own site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_request_in_the_demo_asks_its_approver_in_outlook_and_on_the_site() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = DemoOptions {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        sim_listen: "127.0.0.1:0".into(),
+        activity_per_minute: 0,
+    };
+    let demo = Demo::start(opts, resa::clock::system()).await.expect("demo starts");
+    let http = reqwest::Client::new();
+    let control = demo.sim.control_url();
+    // Next week, a Tuesday morning.
+    let today = chrono::Utc::now().date_naive();
+    let mut day = today + chrono::Duration::days(7);
+    while day.weekday() != chrono::Weekday::Tue {
+        day += chrono::Duration::days(1);
+    }
+    let agent = "alice.diallo@plainecommune.fr";
+    let approver = "alice.bernard@plainecommune.fr";
+    let reply = http
+        .post(format!("{control}/invite"))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({
+                "as": agent, "subject": "Présentation au conseil",
+                "start": format!("{day}T10:00:00"), "end": format!("{day}T12:00:00"), "time_zone": "Europe/Paris",
+                "attendees": [], "resources": ["videoprojecteur.01@plainecommune.fr"],
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("invite");
+    assert!(reply.status().is_success());
+
+    let inbox = |smtp: &str| {
+        let url = format!("{control}/mailboxes/{smtp}/inbox");
+        let http = http.clone();
+        async move {
+            let v: serde_json::Value =
+                serde_json::from_slice(&http.get(url).send().await.expect("inbox").bytes().await.expect("body"))
+                    .expect("json");
+            v["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let mut tentative = None;
+    let mut ask = None;
+    for _ in 0..150 {
+        tentative = inbox(agent)
+            .await
+            .into_iter()
+            .find(|i| i["kind"] == "MeetingResponse" && i["response"] == "Tentative");
+        ask = inbox(approver)
+            .await
+            .into_iter()
+            .find(|i| i["kind"] == "Message" && i["voting"].as_array().is_some_and(|v| !v.is_empty()));
+        if tentative.is_some() && ask.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tentative = tentative.expect("the organiser is told the request awaits approval");
+    let body = tentative["body"].as_str().unwrap_or_default();
+    assert!(body.contains("Alice Bernard"), "the approver is named: {body}");
+    let ask = ask.expect("the approver is asked");
+    assert_eq!(ask["voting"], serde_json::json!(["Approuver", "Refuser"]));
+    let text = ask["body"].as_str().unwrap_or_default();
+    let link = format!("{}/approve/", demo.web_url);
+    assert!(text.contains(&link), "a link to the demo's site: {text}");
+    demo.stop().await;
+}
