@@ -27,6 +27,7 @@ use rand::Rng as _;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -146,15 +147,19 @@ impl Daemon {
         let instance = ctx.instance.clone();
         let store = ctx.store.clone();
         let metrics = ctx.metrics.clone();
+        // Rung by a mailbox worker that queued answers, so they leave at
+        // once rather than at the outbox worker's next idle tick.
+        let outbox_wake = Arc::new(Notify::new());
         tracker.spawn(lease_loop(
             ctx.clone(),
             pacing.clone(),
             watch,
+            outbox_wake.clone(),
             cancel.clone(),
             tracker.clone(),
         ));
         tracker.spawn(vehicles_loop(ctx.clone(), cancel.clone()));
-        tracker.spawn(outbox_loop(ctx, pacing, cancel.clone()));
+        tracker.spawn(outbox_loop(ctx, pacing, outbox_wake, cancel.clone()));
         Daemon {
             instance,
             cancel,
@@ -202,6 +207,7 @@ async fn lease_loop<E: Exchange>(
     ctx: Arc<SyncContext<E>>,
     pacing: Pacing,
     watch: WatchPacing,
+    outbox_wake: Arc<Notify>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -253,6 +259,7 @@ async fn lease_loop<E: Exchange>(
                                 pacing.clone(),
                                 watch.clone(),
                                 signal.clone(),
+                                outbox_wake.clone(),
                                 token,
                             ));
                             signal
@@ -306,6 +313,7 @@ async fn mailbox_loop<E: Exchange>(
     pacing: Pacing,
     watch: WatchPacing,
     signal: Arc<Signal>,
+    outbox_wake: Arc<Notify>,
     cancel: CancellationToken,
 ) {
     let poll = pacing.poll;
@@ -358,7 +366,10 @@ async fn mailbox_loop<E: Exchange>(
                 owe_reconcile = true;
             }
             if owe_sync {
-                ctx.sync_mailbox(&mailbox).await?;
+                let report = ctx.sync_mailbox(&mailbox).await?;
+                if report != crate::sync::PassReport::default() {
+                    outbox_wake.notify_one();
+                }
                 owe_sync = false;
                 synced = Some(crate::clock::monotonic());
             }
@@ -447,7 +458,12 @@ async fn vehicles_loop<E: Exchange>(ctx: Arc<SyncContext<E>>, cancel: Cancellati
     }
 }
 
-async fn outbox_loop<E: Exchange>(ctx: Arc<SyncContext<E>>, pacing: Pacing, cancel: CancellationToken) {
+async fn outbox_loop<E: Exchange>(
+    ctx: Arc<SyncContext<E>>,
+    pacing: Pacing,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
     loop {
         // Validation circuits that are due (reminder, escalation, final
         // outcome) move on first, so what they queue leaves in this round.
@@ -465,8 +481,11 @@ async fn outbox_loop<E: Exchange>(ctx: Arc<SyncContext<E>>, pacing: Pacing, canc
         if busy && !cancel.is_cancelled() {
             continue;
         }
+        // Answers queued by this instance's workers ring at once; the
+        // tick finds those of other instances, the web site and retries.
         tokio::select! {
             _ = cancel.cancelled() => break,
+            _ = wake.notified() => {}
             _ = tokio::time::sleep(pacing.outbox_idle) => {}
         }
     }

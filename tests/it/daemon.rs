@@ -136,6 +136,17 @@ impl Rig {
 
     /// A daemon polling every `poll` when no subscription works.
     pub fn daemon_with(&self, store: &Store, instance: &str, poll: Duration, watch: WatchPacing) -> Daemon {
+        let pacing = Pacing {
+            lease: chrono::Duration::seconds(3),
+            poll,
+            outbox_idle: Duration::from_millis(100),
+            reconcile: Duration::from_millis(300),
+        };
+        self.daemon_paced(store, instance, pacing, watch)
+    }
+
+    /// A daemon paced exactly as given.
+    pub fn daemon_paced(&self, store: &Store, instance: &str, pacing: Pacing, watch: WatchPacing) -> Daemon {
         let clock: SharedClock = Arc::new(self.clock.clone());
         let metrics = Arc::new(Metrics::default());
         let ctx = SyncContext {
@@ -148,16 +159,7 @@ impl Rig {
             instance: instance.into(),
             metrics,
         };
-        Daemon::start_with(
-            ctx,
-            Pacing {
-                lease: chrono::Duration::seconds(3),
-                poll,
-                outbox_idle: Duration::from_millis(100),
-                reconcile: Duration::from_millis(300),
-            },
-            watch,
-        )
+        Daemon::start_with(ctx, pacing, watch)
     }
 
     /// Another room, in the simulator and in the store; returns its id.
@@ -854,6 +856,31 @@ async fn a_forwarded_invitation_is_decided_as_the_organisers_and_who_forwarded_i
             .await
             .expect("audit");
     assert_eq!(forwarded, vec![(STRANGER.to_owned(), "booking.forwarded".to_owned())]);
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
+
+/// A decision's answer leaves as soon as the mailbox worker has queued it:
+/// the outbox worker is woken, not left to its idle tick (an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_leaves_without_waiting_for_the_outbox_tick() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    let pacing = Pacing {
+        lease: chrono::Duration::seconds(3),
+        poll: Duration::from_millis(200),
+        outbox_idle: Duration::from_secs(3600),
+        reconcile: Duration::from_secs(3600),
+    };
+    let daemon = r.daemon_paced(r.db.store(), "a", pacing, test_watch());
+    r.invite(ALICE, "Revue de projet", "2026-12-01T09:00:00", "2026-12-01T10:00:00")
+        .await;
+    let got = r.responses(ALICE, 1).await;
+    assert_eq!(response_of(&got, "Revue de projet")["response"], "Accept");
+    // A second one, once the outbox worker sleeps on its long tick.
+    r.invite(ALICE, "Comité technique", "2026-12-01T11:00:00", "2026-12-01T12:00:00")
+        .await;
+    let got = r.responses(ALICE, 2).await;
+    assert_eq!(response_of(&got, "Comité technique")["response"], "Accept");
     daemon.shutdown().await;
     r.sim.shutdown().await;
 }
