@@ -146,7 +146,11 @@ pub fn events_since(
     // Any change in the world wakes every stream, so most calls find their
     // folders unchanged: answer those without reading the folders (with
     // 10,000 subscribed mailboxes this was most of the simulator's work).
-    if sub.folders.iter().all(|f| sub.seqs.get(f).copied().unwrap_or(0) == mb.seq(*f)) {
+    if sub
+        .folders
+        .iter()
+        .all(|f| sub.seqs.get(f).copied().unwrap_or(0) == mb.seq(*f))
+    {
         return Ok((Vec::new(), sub.seqs.clone()));
     }
     let wanted = |k: &str| sub.event_types.is_empty() || sub.event_types.iter().any(|t| t == k);

@@ -8,8 +8,8 @@
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
-pub mod circuits;
 pub mod checkin;
+pub mod circuits;
 pub mod directory;
 pub mod export;
 pub mod notify;

@@ -138,13 +138,10 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/grants/{id}/delete", post(pages::admin::delete_grant))
         .route("/admin/audit", get(pages::admin::audit))
         .route("/admin/status", get(pages::admin::status))
-        .route("/admin/status/{id}/resync", post(pages::admin::resync))
         .route("/reports", get(pages::reports::page))
         .route("/reports/{file}", get(pages::reports::csv))
-        .route(
-            "/admin/export",
-            get(pages::export::page).post(pages::export::download),
-        )
+        .route("/admin/export", get(pages::export::page).post(pages::export::download))
+        .route("/admin/status/{id}/resync", post(pages::admin::resync))
         .route("/vehicules", get(pages::vehicles::list))
         .route("/vehicules/prets/{id}", get(pages::vehicles::loan))
         .route("/vehicules/prets/{id}/presence", post(pages::vehicles::check_in))

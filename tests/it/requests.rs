@@ -139,7 +139,10 @@ async fn an_accepted_request_records_booking_decision_and_reply_in_one_go() {
     assert_eq!((kind, codes.len()), ("accept", 0));
     // The reply is the "accepted" message template: the decision, then the
     // resource and the time.
-    assert!(message.starts_with("Votre demande est acceptée.\n\nSalle Cézanne, le "), "{message}");
+    assert!(
+        message.starts_with("Votre demande est acceptée.\n\nSalle Cézanne, le "),
+        "{message}"
+    );
     let outbox = sqlx::query("SELECT kind, payload FROM outbox")
         .fetch_all(w.store.pool())
         .await
@@ -148,7 +151,11 @@ async fn an_accepted_request_records_booking_decision_and_reply_in_one_go() {
     assert_eq!(outbox[0].get::<String, _>("kind"), "accept");
     let payload: serde_json::Value = outbox[0].get("payload");
     assert_eq!(payload["reference_item_id"], "item-m1");
-    assert_eq!(payload["body"], serde_json::json!(message), "the reply sent is the text recorded");
+    assert_eq!(
+        payload["body"],
+        serde_json::json!(message),
+        "the reply sent is the text recorded"
+    );
     let decisions: i64 = sqlx::query_scalar("SELECT count(*) FROM decisions WHERE outcome = 'accept'")
         .fetch_one(w.store.pool())
         .await
