@@ -258,8 +258,10 @@ async fn lease_loop<E: Exchange>(
                                 mode,
                                 pacing.clone(),
                                 watch.clone(),
-                                signal.clone(),
-                                outbox_wake.clone(),
+                                Wakes {
+                                    mailbox: signal.clone(),
+                                    outbox: outbox_wake.clone(),
+                                },
                                 token,
                             ));
                             signal
@@ -301,6 +303,13 @@ async fn lease_loop<E: Exchange>(
     }
 }
 
+/// What wakes a mailbox worker (events, catch-ups) and what it wakes (the
+/// outbox worker, when it queued answers).
+struct Wakes {
+    mailbox: Arc<Signal>,
+    outbox: Arc<Notify>,
+}
+
 /// One leased mailbox's worker. It reads the Inbox (SyncFolderItems) when
 /// an event says so, when a subscription was (re)made, or, without a
 /// working subscription, at each poll (with jitter); it reconciles the
@@ -312,10 +321,13 @@ async fn mailbox_loop<E: Exchange>(
     mode: Notifications,
     pacing: Pacing,
     watch: WatchPacing,
-    signal: Arc<Signal>,
-    outbox_wake: Arc<Notify>,
+    wakes: Wakes,
     cancel: CancellationToken,
 ) {
+    let Wakes {
+        mailbox: signal,
+        outbox: outbox_wake,
+    } = wakes;
     let poll = pacing.poll;
     let mut failures = 0u32;
     let mut pull = PullWatch::default();

@@ -511,7 +511,7 @@ async fn a_projector_request_in_the_demo_asks_its_approver_in_outlook_and_on_the
     let http = reqwest::Client::new();
     let control = demo.sim.control_url();
     // Next week, a Tuesday morning.
-    let today = chrono::Utc::now().date_naive();
+    let today = resa::clock::Clock::now(&*resa::clock::system()).date_naive();
     let mut day = today + chrono::Duration::days(7);
     while day.weekday() != chrono::Weekday::Tue {
         day += chrono::Duration::days(1);
