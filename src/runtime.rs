@@ -476,11 +476,17 @@ async fn outbox_loop<E: Exchange>(
     wake: Arc<Notify>,
     cancel: CancellationToken,
 ) {
+    let mut ticked: Option<std::time::Instant> = None;
     loop {
         // Validation circuits that are due (reminder, escalation, final
-        // outcome) move on first, so what they queue leaves in this round.
-        if let Err(e) = ctx.store.circuits_tick(ctx.clock.now()).await {
-            tracing::warn!(error = %e, "circuits.tick_failed");
+        // outcome) move on first, so what they queue leaves in this round;
+        // at most once per idle tick, as their deadlines count in minutes,
+        // not in the rounds that each decision's wake-up causes.
+        if ticked.is_none_or(|t| t.elapsed() >= pacing.outbox_idle) {
+            ticked = Some(crate::clock::monotonic());
+            if let Err(e) = ctx.store.circuits_tick(ctx.clock.now()).await {
+                tracing::warn!(error = %e, "circuits.tick_failed");
+            }
         }
         // Small batches, so a claim never outlives the lease by much.
         let busy = match ctx.run_outbox(10, pacing.lease).await {

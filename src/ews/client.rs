@@ -125,7 +125,7 @@ pub struct CallOptions {
 }
 
 /// Handshakes begun before a refused NTLM authentication is reported.
-const NTLM_HANDSHAKES: u32 = 3;
+const NTLM_HANDSHAKES: u32 = 5;
 
 struct Token {
     value: String,
@@ -498,7 +498,7 @@ impl Client {
         // new connection for the AUTHENTICATE message when the one that
         // carried the challenge is not back in the pool yet; the server then
         // refuses it with a 401. Such a handshake is begun again, a few times.
-        let mut attempt = 0;
+        let mut attempt = 0u32;
         loop {
             let negotiate = format!("NTLM {}", b64.encode(ntlm::negotiate_message()));
             let resp = post()
@@ -524,9 +524,14 @@ impl Client {
                 .map_err(|_| EwsError::Unauthorized("NTLM challenge is not base64".into()))?;
             let challenge = Challenge::parse(&challenge)?;
             drain(resp).await;
-            // Let the connection go back to the pool before the next request.
+            // Let the connection go back to the pool before the next request;
+            // on a busy machine that can take longer than a few yields, so a
+            // handshake begun again waits a little longer each time.
             for _ in 0..4 {
                 tokio::task::yield_now().await;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
             }
             let client_challenge: [u8; 8] = rand::rng().random();
             let now = ntlm::filetime_from_unix(self.clock.now().timestamp());
