@@ -13,7 +13,7 @@
 use crate::clock::SharedClock;
 use crate::devdb::Cluster;
 use crate::directory::entry::{GroupRecord, PersonRecord, SmtpAddress};
-use crate::domain::circuit::{FinalOutcome, Quorum};
+use crate::domain::circuit::{Condition, FinalOutcome, Quorum};
 use crate::domain::policy::{TimeRange, WeeklyHours};
 use crate::domain::vehicles::{DriverLicence, Energy, LicenceClass};
 use crate::domain::{Policy, Scope};
@@ -549,7 +549,8 @@ async fn seed_projector_circuit(
         label_fr: Some("Prêt de vidéoprojecteur".into()),
         label_en: Some("Projector loan".into()),
         priority: 0,
-        conditions: Vec::new(),
+        // A circuit without conditions would apply to every held request.
+        conditions: vec![Condition::ResourceType { id: projectors }],
         deadline_hours: Some(72),
         final_outcome: FinalOutcome::Decline,
         steps: vec![StepDef {
