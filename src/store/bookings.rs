@@ -115,7 +115,8 @@ impl NewOccurrence {
     }
 }
 
-fn range(start: DateTime<Utc>, end: DateTime<Utc>) -> PgRange<DateTime<Utc>> {
+/// A half-open period, as the `occurrences` ranges are stored.
+pub(super) fn range(start: DateTime<Utc>, end: DateTime<Utc>) -> PgRange<DateTime<Utc>> {
     PgRange {
         start: Bound::Included(start),
         end: Bound::Excluded(end),

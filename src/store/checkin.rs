@@ -7,14 +7,14 @@
 //! for Exchange, and the organiser's alert is recorded. Each step is keyed
 //! so the job may run again (or on two instances) without repeating itself.
 
+use super::bookings::range;
+use super::vehicles::{to_i32, to_u32};
 use super::{Result, Store, StoreError};
 use crate::domain::reason::Lang;
 use crate::domain::vehicles::{REPEATED_NO_SHOWS, check_in_missed, overdue};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use sqlx::postgres::types::PgRange;
 use sqlx::{Postgres, Row, Transaction};
-use std::ops::Bound;
 use uuid::Uuid;
 
 /// Largest damage photo accepted, in bytes (the schema allows 10 MiB).
@@ -139,21 +139,6 @@ pub struct SweepReport {
     pub released: Vec<Uuid>,
     pub overdue_alerts: usize,
     pub no_show_reports: usize,
-}
-
-fn range(start: DateTime<Utc>, end: DateTime<Utc>) -> PgRange<DateTime<Utc>> {
-    PgRange {
-        start: Bound::Included(start),
-        end: Bound::Excluded(end),
-    }
-}
-
-fn to_u32(v: Option<i32>) -> Option<u32> {
-    v.and_then(|v| u32::try_from(v).ok())
-}
-
-fn to_i32(v: Option<u32>) -> Option<i32> {
-    v.map(|v| i32::try_from(v).unwrap_or(i32::MAX))
 }
 
 const LOAN_SELECT: &str = "SELECT o.id AS occurrence_id, o.booking_id, b.organiser_person_id, o.resource_id,

@@ -8,6 +8,7 @@
 //! other); otherwise it is declined and its old slot freed. The rest of the
 //! series is left as it was decided.
 
+use super::bookings::range;
 use super::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -37,13 +38,6 @@ pub enum OccurrenceChange {
         booking_id: Uuid,
         accepted: bool,
     },
-}
-
-fn range(start: DateTime<Utc>, end: DateTime<Utc>) -> PgRange<DateTime<Utc>> {
-    PgRange {
-        start: Bound::Included(start),
-        end: Bound::Excluded(end),
-    }
 }
 
 fn bounds(r: &PgRange<DateTime<Utc>>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {

@@ -10,6 +10,7 @@
 //! decision naming the slot that won.
 
 use super::bookings::Source;
+use super::bookings::range;
 use super::vehicles;
 use super::{Result, Store, StoreError};
 use crate::directory::OrganiserAddress;
@@ -78,13 +79,6 @@ struct ResourceContext {
     kind: ResourceKind,
     capacity: Option<u32>,
     tz: Tz,
-}
-
-fn range(start: DateTime<Utc>, end: DateTime<Utc>) -> PgRange<DateTime<Utc>> {
-    PgRange {
-        start: Bound::Included(start),
-        end: Bound::Excluded(end),
-    }
 }
 
 fn bounds(r: &PgRange<DateTime<Utc>>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {

@@ -8,15 +8,14 @@
 //! acceptance's key instructions are decided and written with the booking.
 //! Check-out, return and check-in live in [`super::checkin`].
 
+use super::bookings::range;
 use super::{Result, Store, StoreError};
 use crate::domain::Organiser;
 use crate::domain::policy::EffectivePolicy;
 use crate::domain::reason::Lang;
 use crate::domain::vehicles::{Candidate, DriverLicence, Energy, Handover, LicenceCheck, LicenceClass};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use sqlx::postgres::types::PgRange;
 use sqlx::{Postgres, Row, Transaction};
-use std::ops::Bound;
 use uuid::Uuid;
 
 /// A vehicle's data, as a manager enters it.
@@ -115,18 +114,11 @@ pub struct PoolUseRow {
     pub utilisation_pct: f64,
 }
 
-fn range(start: DateTime<Utc>, end: DateTime<Utc>) -> PgRange<DateTime<Utc>> {
-    PgRange {
-        start: Bound::Included(start),
-        end: Bound::Excluded(end),
-    }
-}
-
-fn to_u32(v: Option<i32>) -> Option<u32> {
+pub(super) fn to_u32(v: Option<i32>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
 }
 
-fn to_i32(v: Option<u32>) -> Option<i32> {
+pub(super) fn to_i32(v: Option<u32>) -> Option<i32> {
     v.map(|v| i32::try_from(v).unwrap_or(i32::MAX))
 }
 

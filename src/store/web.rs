@@ -3,6 +3,7 @@
 //! (a person's bookings, a booking's decisions, the catalogue with names, the
 //! audit log) and the manager's approval of a held booking.
 
+use super::bookings::range;
 use super::{Result, Store, StoreError};
 use crate::domain::Scope;
 use chrono::{DateTime, Duration, Utc};
@@ -250,13 +251,6 @@ fn bounds(r: &PgRange<DateTime<Utc>>) -> Option<(DateTime<Utc>, DateTime<Utc>)> 
     match (r.start, r.end) {
         (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => Some((s, e)),
         _ => None,
-    }
-}
-
-fn range(start: DateTime<Utc>, end: DateTime<Utc>) -> PgRange<DateTime<Utc>> {
-    PgRange {
-        start: Bound::Included(start),
-        end: Bound::Excluded(end),
     }
 }
 
