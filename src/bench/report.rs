@@ -20,7 +20,7 @@ pub struct Report {
     pub micro: Option<Micro>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Settings {
     pub duration_secs: u64,
     pub idle_secs: u64,
@@ -29,7 +29,7 @@ pub struct Settings {
     pub poll_interval_secs: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Machine {
     pub cpu_model: String,
     pub cpus: usize,
@@ -118,7 +118,7 @@ pub fn total(calls: &Calls) -> u64 {
     calls.values().sum()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Idle {
     pub window_secs: f64,
     pub ews_calls: Calls,
@@ -126,7 +126,7 @@ pub struct Idle {
     pub daemon_cpu_secs: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Steady {
     pub target_rate: u32,
     pub achieved_rate: f64,
@@ -148,7 +148,7 @@ pub struct Steady {
     pub daemon_record_ms_mean: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Saturation {
     pub burst: usize,
     pub answered: usize,
@@ -161,7 +161,7 @@ pub struct Saturation {
     pub latency_ms: Percentiles,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LoadRun {
     pub mailboxes: usize,
     /// How the daemon learns of new mail (its configuration).
@@ -251,10 +251,17 @@ impl Report {
             st.rate, st.duration_secs, st.idle_secs, st.burst, st.poll_interval_secs
         );
         let _ = writeln!(s);
+        // Columns as wide as the widest cell (the change detection names its
+        // mode and counts), with at least two spaces between them.
+        let width = self
+            .runs
+            .iter()
+            .map(|r| r.change_detection.chars().count() + 2)
+            .fold(16, usize::max);
         let header: String = self
             .runs
             .iter()
-            .map(|r| format!("{:>16}", format!("{} boîtes", r.mailboxes)))
+            .map(|r| format!("{:>width$}", format!("{} boîtes", r.mailboxes)))
             .collect();
         let _ = writeln!(s, "{:<46}{header}   budget", "mesure / measure");
         let row = |s: &mut String, name: &str, values: Vec<String>, budget: &str| {
@@ -262,7 +269,7 @@ impl Report {
                 s,
                 "{:<46}{}   {}",
                 name,
-                values.iter().map(|v| format!("{v:>16}")).collect::<String>(),
+                values.iter().map(|v| format!("{v:>width$}")).collect::<String>(),
                 budget
             );
         };
@@ -460,7 +467,41 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::Percentiles;
+    use super::{LoadRun, Percentiles, Report};
+
+    #[test]
+    fn table_columns_stay_apart_and_aligned_when_a_cell_is_wide() {
+        let run = |mailboxes: usize| LoadRun {
+            mailboxes,
+            change_detection: format!("streaming {mailboxes}/{mailboxes}"),
+            ..LoadRun::default()
+        };
+        let report = Report {
+            machine: Default::default(),
+            settings: Default::default(),
+            runs: vec![run(100), run(1000), run(10000)],
+            micro: None,
+        };
+        let table = report.table();
+        let line = |start: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start} in\n{table}"))
+                .to_owned()
+        };
+        let detection = line("détection");
+        assert!(
+            detection.contains("streaming 100/100  ") && detection.contains("1000/1000  streaming 10000/10000"),
+            "{detection}"
+        );
+        // Every column ends where its header ends.
+        let header = line("mesure");
+        let p50 = line("latence p50");
+        let end_of = |l: &str, cell: &str| l.find(cell).map(|i| l[..i + cell.len()].chars().count());
+        assert_eq!(end_of(&header, "10000 boîtes"), end_of(&detection, "10000/10000"));
+        assert_eq!(end_of(&header, "10000 boîtes"), Some(p50.trim_end().chars().count()));
+    }
 
     #[test]
     fn nearest_rank_percentiles() {
