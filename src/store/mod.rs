@@ -5,6 +5,7 @@
 //! committed `.sqlx/` data; each module's tests run its statements against a
 //! real PostgreSQL instead (see ARCHITECTURE.md).
 
+mod anonymise;
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;

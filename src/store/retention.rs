@@ -9,12 +9,12 @@
 //! With it go the free texts that may name people: the trip's destination, the
 //! return notes, damage photos, approvers' comments, the vehicle alerts' texts
 //! and addresses, the messages queued for the organiser, and the details of
-//! old calendar differences.
+//! old calendar differences. The decisions of those bookings, append-only
+//! otherwise, lose the organiser's address and directory references and the
+//! name of whoever held a conflicting slot ([`super::anonymise`]).
 //!
-//! Not touched, because they are append-only by design: `decisions` (which
-//! hold no subject or body, but keep the organiser's address in `inputs` and,
-//! for conflicts, the reason text naming who held the slot) and `audit_log`
-//! (administrative actions, not bookings).
+//! Not touched: `audit_log`, append-only, which records administrative
+//! actions and who did them, not bookings.
 
 use super::{Result, Store};
 use chrono::{DateTime, Utc};
@@ -26,6 +26,7 @@ pub const ANONYMISED_ADDRESS: &str = "anonyme@resa.invalid";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RetentionRun {
     pub bookings: u64,
+    pub decisions: u64,
     pub outbox: u64,
     pub drift: u64,
 }
@@ -111,9 +112,11 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let decisions = super::anonymise::anonymise_decisions(&mut tx).await?;
         tx.commit().await?;
         Ok(RetentionRun {
             bookings,
+            decisions,
             outbox,
             drift,
         })
@@ -146,6 +149,7 @@ pub async fn retention_loop(
             Ok(run) => tracing::info!(
                 retention.days = days,
                 retention.bookings = run.bookings,
+                retention.decisions = run.decisions,
                 retention.outbox = run.outbox,
                 retention.drift = run.drift,
                 "retention: personal data anonymised"

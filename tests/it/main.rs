@@ -12,6 +12,7 @@ mod harness;
 mod reports;
 mod requests;
 mod resources;
+mod retention;
 mod reversibility;
 mod schema;
 mod sim;
