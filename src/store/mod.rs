@@ -6,6 +6,7 @@
 //! real PostgreSQL instead (see ARCHITECTURE.md).
 
 mod anonymise;
+pub mod admin;
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
