@@ -79,6 +79,8 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("nav.approvals", "Validations", "Approvals"),
     ("nav.blackouts", "Fermetures", "Blackouts"),
     ("nav.resources", "Ressources", "Resources"),
+    ("nav.organisations", "Organisations et sites", "Organisations and sites"),
+    ("nav.types", "Types de ressources", "Resource types"),
     ("nav.policies", "Règles", "Policies"),
     ("nav.grants", "Droits", "Grants"),
     ("nav.audit", "Journal", "Audit log"),

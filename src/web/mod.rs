@@ -126,6 +126,40 @@ pub fn router(state: WebState) -> Router {
             get(pages::admin::resources).post(pages::admin::create_resource),
         )
         .route("/admin/resources/new", get(pages::admin::resource_form))
+        .route(
+            "/admin/organisations",
+            get(pages::org_admin::organisations).post(pages::org_admin::create_organisation),
+        )
+        .route(
+            "/admin/organisations/{id}",
+            get(pages::org_admin::organisation).post(pages::org_admin::update_organisation),
+        )
+        .route(
+            "/admin/organisations/{id}/delete",
+            post(pages::org_admin::delete_organisation),
+        )
+        .route("/admin/sites", post(pages::org_admin::create_site))
+        .route("/admin/sites/new", get(pages::org_admin::new_site))
+        .route(
+            "/admin/sites/{id}",
+            get(pages::org_admin::site).post(pages::org_admin::update_site),
+        )
+        .route("/admin/sites/{id}/hours", post(pages::org_admin::save_hours))
+        .route("/admin/sites/{id}/holidays", post(pages::org_admin::add_holiday))
+        .route(
+            "/admin/sites/{id}/holidays/{holiday}/delete",
+            post(pages::org_admin::remove_holiday),
+        )
+        .route("/admin/sites/{id}/delete", post(pages::org_admin::delete_site))
+        .route(
+            "/admin/types",
+            get(pages::org_admin::types).post(pages::org_admin::create_type),
+        )
+        .route(
+            "/admin/types/{id}",
+            get(pages::org_admin::resource_type).post(pages::org_admin::update_type),
+        )
+        .route("/admin/types/{id}/delete", post(pages::org_admin::delete_type))
         .route("/admin/policies", get(pages::admin::policies))
         .route(
             "/admin/policies/{kind}/{id}",
