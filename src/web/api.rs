@@ -142,3 +142,78 @@ pub async fn resources(State(state): State<WebState>, ctx: Ctx) -> Result<Json<V
         .collect();
     Ok(Json(json!({ "items": items })))
 }
+
+pub async fn organisations(State(state): State<WebState>, ctx: Ctx) -> Result<Json<Value>> {
+    ctx.require(Role::Agent)?;
+    let items: Vec<Value> = state
+        .store
+        .organisation_summaries()
+        .await?
+        .into_iter()
+        .map(|o| {
+            json!({
+                "id": o.id,
+                "slug": o.slug,
+                "name": o.name,
+                "sites": o.sites,
+                "resources": o.resources,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// Every site with its time zone, its own opening hours (`null`: inherited)
+/// and its local holidays.
+pub async fn sites(State(state): State<WebState>, ctx: Ctx) -> Result<Json<Value>> {
+    ctx.require(Role::Agent)?;
+    let mut items = Vec::new();
+    for s in state.store.site_details(None).await? {
+        let hours = state
+            .store
+            .policy_at(crate::domain::Scope::Site(s.id))
+            .await?
+            .and_then(|p| p.get("opening_hours").cloned())
+            .unwrap_or(Value::Null);
+        let holidays: Vec<Value> = state
+            .store
+            .site_holidays(s.id)
+            .await?
+            .into_iter()
+            .map(|h| json!({ "day": h.day, "name": h.name }))
+            .collect();
+        items.push(json!({
+            "id": s.id,
+            "organisation": { "id": s.organisation_id, "name": s.organisation_name },
+            "slug": s.slug,
+            "name": s.name,
+            "address": s.address,
+            "time_zone": s.time_zone,
+            "resources": s.resources,
+            "opening_hours": hours,
+            "holidays": holidays,
+        }));
+    }
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn resource_types(State(state): State<WebState>, ctx: Ctx) -> Result<Json<Value>> {
+    ctx.require(Role::Agent)?;
+    let items: Vec<Value> = state
+        .store
+        .type_summaries()
+        .await?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "slug": t.slug,
+                "category": t.category,
+                "name_fr": t.name_fr,
+                "name_en": t.name_en,
+                "resources": t.resources,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}

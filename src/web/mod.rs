@@ -195,6 +195,9 @@ pub fn router(state: WebState) -> Router {
         .route("/api/v1/bookings", get(api::bookings))
         .route("/api/v1/bookings/{id}", get(api::booking))
         .route("/api/v1/resources", get(api::resources))
+        .route("/api/v1/organisations", get(api::organisations))
+        .route("/api/v1/sites", get(api::sites))
+        .route("/api/v1/resource-types", get(api::resource_types))
         .route("/static/{file}", get(pages::assets::asset))
         .fallback(pages::not_found);
     routes
