@@ -19,4 +19,5 @@ mod sim;
 mod tls;
 mod vehicles;
 mod web;
+mod web_admin;
 mod web_exchange;
