@@ -937,6 +937,7 @@ impl Demo {
             booking_sink: Arc::new(crate::exchange::web_sink::ExchangeBookingSink {
                 store: store.clone(),
                 exchanges: HashMap::from([(ENDPOINT.to_owned(), web_exchange)]),
+                outbox_wake: Some(daemon.outbox_wake()),
             }),
         };
         let demo_login = Arc::new(demo_accounts(&store, &people).await?);

@@ -130,6 +130,7 @@ pub struct Daemon {
     tracker: TaskTracker,
     store: Store,
     pub metrics: Arc<Metrics>,
+    outbox_wake: Arc<Notify>,
 }
 
 impl Daemon {
@@ -159,14 +160,21 @@ impl Daemon {
             tracker.clone(),
         ));
         tracker.spawn(vehicles_loop(ctx.clone(), cancel.clone()));
-        tracker.spawn(outbox_loop(ctx, pacing, outbox_wake, cancel.clone()));
+        tracker.spawn(outbox_loop(ctx, pacing, outbox_wake.clone(), cancel.clone()));
         Daemon {
             instance,
             cancel,
             tracker,
             store,
             metrics,
+            outbox_wake,
         }
+    }
+
+    /// What wakes the outbox worker: rung by the web site (same process)
+    /// after it queued a command, so it leaves at once.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
     }
 
     pub fn cancel_token(&self) -> CancellationToken {
@@ -709,6 +717,7 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         booking_sink: Arc::new(crate::exchange::web_sink::ExchangeBookingSink {
             store: store.clone(),
             exchanges: web_exchanges,
+            outbox_wake: Some(daemon.outbox_wake()),
         }),
     };
     let ops = ops_router(store.clone(), metrics.clone());

@@ -1,17 +1,21 @@
 //! Web bookings made real in Exchange: the web site's [`WebBookingSink`]
 //! over the [`Exchange`] port.
 
-use super::{Exchange, ExchangeError, NewMeeting, ReplyKind};
+use super::{Exchange, ExchangeError, NewMeeting};
 use crate::store::Store;
-use crate::web::sink::{BookingSinkError, CancelledMeeting, Organised, SinkFuture, WebBookingSink, WebMeeting};
+use crate::web::sink::{BookingSinkError, SinkFuture, WebBookingSink, WebMeeting};
 use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Creates each accepted or held web booking in its resource's calendar, the
-/// agent invited, so Outlook shows it like any other meeting; and takes a
-/// booking cancelled on the site out of the calendar, telling its organiser.
+/// agent invited, so Outlook shows it like any other meeting. Cancellations
+/// go through the outbox (`sync::outbox`); this only wakes its worker.
 pub struct ExchangeBookingSink<E: Exchange> {
     pub store: Store,
     pub exchanges: HashMap<String, E>,
+    /// The outbox worker of this process (`Daemon::outbox_wake`), if any.
+    pub outbox_wake: Option<Arc<Notify>>,
 }
 
 fn sink_error(e: ExchangeError) -> BookingSinkError {
@@ -20,12 +24,6 @@ fn sink_error(e: ExchangeError) -> BookingSinkError {
     } else {
         BookingSinkError::Refused(e.to_string())
     }
-}
-
-/// A series' UID as Exchange knows it (resa keys one occurrence of a series
-/// as `uid#date`).
-fn series_uid(uid: &str) -> &str {
-    uid.split('#').next().unwrap_or(uid)
 }
 
 impl<E: Exchange> ExchangeBookingSink<E> {
@@ -66,46 +64,9 @@ impl<E: Exchange> WebBookingSink for ExchangeBookingSink<E> {
         })
     }
 
-    /// Finds the meeting in the resource calendar by its UID, then cancels
-    /// it (the resource organised it) or declines it (the resource was
-    /// invited from Outlook): either way the other side's mailbox is told,
-    /// and Exchange takes it out of the resource calendar. A meeting already
-    /// gone is not an error.
-    fn cancel_meeting<'a>(&'a self, meeting: &'a CancelledMeeting) -> SinkFuture<'a> {
-        Box::pin(async move {
-            let exchange = self.exchange_of(&meeting.resource_mailbox).await?;
-            let entries = exchange
-                .calendar(&meeting.resource_mailbox, meeting.start, meeting.end)
-                .await
-                .map_err(sink_error)?;
-            let uid = series_uid(&meeting.uid);
-            // A series shows once per occurrence; each item is answered once.
-            let mut items: Vec<String> = Vec::new();
-            for e in entries {
-                if e.uid.as_deref() == Some(uid) && !items.contains(&e.item_id) {
-                    items.push(e.item_id);
-                }
-            }
-            for item in items {
-                let done = match meeting.organised {
-                    Organised::ByResource => {
-                        exchange
-                            .cancel_meeting(&meeting.resource_mailbox, &item, &meeting.message)
-                            .await
-                    }
-                    Organised::ByOrganiser => {
-                        exchange
-                            .reply(&meeting.resource_mailbox, &item, ReplyKind::Decline, &meeting.message)
-                            .await
-                    }
-                };
-                match done {
-                    // Gone meanwhile (an earlier occurrence took the series).
-                    Ok(()) | Err(ExchangeError::ItemNotFound) => {}
-                    Err(e) => return Err(sink_error(e)),
-                }
-            }
-            Ok(())
-        })
+    fn outbox_queued(&self) {
+        if let Some(wake) = &self.outbox_wake {
+            wake.notify_one();
+        }
     }
 }

@@ -103,7 +103,7 @@ impl Event {
 }
 
 /// The variables a template may use, with what each holds (shown in the editor).
-pub const VARIABLES: [(&str, &str, &str); 15] = [
+pub const VARIABLES: [(&str, &str, &str); 17] = [
     ("resource", "la ressource", "the resource"),
     ("subject", "l'objet de la réunion", "the meeting's subject"),
     ("organiser", "l'organisateur", "the organiser"),
@@ -117,7 +117,11 @@ pub const VARIABLES: [(&str, &str, &str); 15] = [
     ("step", "l'étape du circuit", "the circuit's step"),
     ("approvers", "les approbateurs de l'étape", "the step's approvers"),
     ("approver", "l'approbateur qui a répondu", "the approver who answered"),
-    ("comment", "le commentaire de l'approbateur", "the approver's comment"),
+    (
+        "comment",
+        "le commentaire de l'approbateur ou du gestionnaire",
+        "the approver's or manager's comment",
+    ),
     (
         "link",
         "le lien d'approbation à usage unique",
@@ -127,6 +131,12 @@ pub const VARIABLES: [(&str, &str, &str); 15] = [
     ("reference", "la référence de la demande", "the request's reference"),
     ("instructions", "les instructions de retrait", "the pickup instructions"),
     ("mailbox", "l'adresse de la ressource", "the resource's address"),
+    (
+        "cancelled_by",
+        "qui a annulé la réservation",
+        "who cancelled the booking",
+    ),
+    ("cancelled_at", "quand elle a été annulée", "when it was cancelled"),
 ];
 
 /// A template: a subject and a body, with placeholders.
@@ -216,11 +226,13 @@ pub fn default_template(event: Event, lang: Lang) -> Template {
         ),
         (Event::CancelledByManager, Lang::Fr) => (
             "Annulé : {{subject}}",
-            "Votre réservation de {{resource}} pour {{when}} est annulée par un gestionnaire.\n{{comment}}",
+            "Votre réservation de {{resource}} {{when}} a été annulée par {{cancelled_by}}, gestionnaire, \
+             {{cancelled_at}}.\n\n{{comment}}",
         ),
         (Event::CancelledByManager, Lang::En) => (
             "Cancelled: {{subject}}",
-            "Your booking of {{resource}} {{when}} is cancelled by a manager.\n{{comment}}",
+            "Your booking of {{resource}} {{when}} was cancelled by {{cancelled_by}}, a manager, \
+             {{cancelled_at}}.\n\n{{comment}}",
         ),
         (Event::Reminder, Lang::Fr) => (
             "Rappel : {{subject}}",

@@ -545,7 +545,7 @@ async fn queue_pickup(tx: &mut Transaction<'_, Postgres>, facts: &BookingFacts, 
 
 /// Ends a running circuit without an outcome of its own (the booking was
 /// updated or cancelled).
-async fn close_run(
+pub(super) async fn close_run(
     tx: &mut Transaction<'_, Postgres>,
     booking_id: Uuid,
     outcome: &str,

@@ -9,6 +9,7 @@ mod anonymise;
 pub mod admin;
 pub mod audit;
 pub mod bookings;
+pub mod cancel;
 pub mod catalogue;
 pub mod checkin;
 pub mod circuits;

@@ -69,7 +69,7 @@ pub async fn handle<E: Exchange>(
     Ok(true)
 }
 
-fn time(v: &serde_json::Value) -> Option<DateTime<Utc>> {
+pub(super) fn time(v: &serde_json::Value) -> Option<DateTime<Utc>> {
     v.as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))

@@ -96,6 +96,9 @@ impl<E: Exchange> SyncContext<E> {
     }
 
     async fn effect(&self, exchange: &E, c: &OutboxCommand) -> Result<(), ExchangeError> {
+        if c.kind == "cancel_meeting" {
+            return cancel_meeting(exchange, c).await;
+        }
         // Messages, and final answers of validation circuits (sent to the
         // meeting in the calendar, its request being gone), are sent there.
         if let Some(result) = super::approvals::effect(exchange, c).await {
@@ -117,6 +120,51 @@ impl<E: Exchange> SyncContext<E> {
         let body = c.payload["body"].as_str().unwrap_or_default();
         exchange.reply(&c.mailbox, item, kind, body).await
     }
+}
+
+/// A booking cancelled on the web site (`store::cancel`): its meeting is
+/// found in the resource calendar by UID, then cancelled (the resource
+/// organised it: its attendee gets the cancellation) or declined (the
+/// resource was invited from Outlook: the organiser gets the refusal). Either
+/// way Exchange takes it out of the resource calendar, which is what makes a
+/// retry after a crash harmless: a meeting no longer there was dealt with
+/// already, and nothing is sent again.
+async fn cancel_meeting<E: Exchange>(exchange: &E, c: &OutboxCommand) -> Result<(), ExchangeError> {
+    let p = &c.payload;
+    let uid = p["calendar_uid"]
+        .as_str()
+        .ok_or_else(|| ExchangeError::Permanent("cancellation without calendar_uid".into()))?;
+    let (Some(start), Some(end)) = (super::approvals::time(&p["start"]), super::approvals::time(&p["end"])) else {
+        return Err(ExchangeError::Permanent("cancellation without its times".into()));
+    };
+    let by_resource = p["organised"].as_str() == Some(crate::store::cancel::ORGANISED_BY_RESOURCE);
+    let body = p["body"].as_str().unwrap_or_default();
+    let entries = exchange
+        .calendar(&c.mailbox, start - Duration::hours(1), end + Duration::hours(1))
+        .await?;
+    // A series shows once per occurrence; each item is answered once.
+    let mut items: Vec<String> = Vec::new();
+    for e in entries {
+        if e.uid.as_deref() == Some(uid) && !items.contains(&e.item_id) {
+            items.push(e.item_id);
+        }
+    }
+    if items.is_empty() {
+        return Err(ExchangeError::ItemNotFound);
+    }
+    for item in items {
+        let done = if by_resource {
+            exchange.cancel_meeting(&c.mailbox, &item, body).await
+        } else {
+            exchange.reply(&c.mailbox, &item, ReplyKind::Decline, body).await
+        };
+        match done {
+            // Gone meanwhile (answering one occurrence took the series).
+            Ok(()) | Err(ExchangeError::ItemNotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,9 +28,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 
 pub use error::WebError;
-pub use sink::{
-    BookingSinkError, CancelledMeeting, NoopBookingSink, Organised, RecordingBookingSink, WebBookingSink, WebMeeting,
-};
+pub use sink::{BookingSinkError, NoopBookingSink, RecordingBookingSink, WebBookingSink, WebMeeting};
 
 /// A directory group whose members administer resa (`directory:group` in
 /// the configuration, the group named by its sAMAccountName).

@@ -29,33 +29,6 @@ pub struct WebMeeting {
     pub recurrence: Option<crate::domain::recurrence::Recurrence>,
 }
 
-/// Who organised a meeting cancelled on the site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Organised {
-    /// Booked on the site: the resource organised the meeting, so it cancels
-    /// it and the agent gets a cancellation.
-    ByResource,
-    /// Booked in Outlook: the resource is an attendee, so it declines and the
-    /// organiser gets the refusal in their mailbox.
-    ByOrganiser,
-}
-
-/// A booking cancelled on the site, to take out of the resource calendar
-/// and to tell the other side about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CancelledMeeting {
-    pub booking_id: Uuid,
-    pub uid: String,
-    pub resource_id: Uuid,
-    pub resource_mailbox: String,
-    pub organised: Organised,
-    /// From the first occurrence's start to the last one's end.
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    /// The text sent with the cancellation or the refusal.
-    pub message: String,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum BookingSinkError {
     #[error("exchange unavailable: {0}")]
@@ -67,15 +40,15 @@ pub enum BookingSinkError {
 /// A boxed future, so the trait can be used as `Arc<dyn WebBookingSink>`.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BookingSinkError>> + Send + 'a>>;
 
-/// Creates (and cancels) web bookings in Exchange.
+/// Creates web bookings in Exchange, and wakes the outbox worker when the
+/// site queued a command for Exchange (a cancellation, a message): those
+/// leave through the outbox like every other Exchange effect, never from here.
 pub trait WebBookingSink: Send + Sync + 'static {
     fn create_meeting<'a>(&'a self, meeting: &'a WebMeeting) -> SinkFuture<'a>;
 
-    /// Takes a cancelled booking's meeting out of the resource calendar and
-    /// tells the organiser; nothing by default, for sinks that create nothing.
-    fn cancel_meeting<'a>(&'a self, _meeting: &'a CancelledMeeting) -> SinkFuture<'a> {
-        Box::pin(async { Ok(()) })
-    }
+    /// The site committed outbox commands: the worker of this process, if
+    /// any, sends them now rather than at its next idle tick.
+    fn outbox_queued(&self) {}
 }
 
 /// Does nothing: for a site run without Exchange (tests, a first install).
@@ -92,16 +65,11 @@ impl WebBookingSink for NoopBookingSink {
 #[derive(Debug, Default)]
 pub struct RecordingBookingSink {
     meetings: Mutex<Vec<WebMeeting>>,
-    cancelled: Mutex<Vec<CancelledMeeting>>,
 }
 
 impl RecordingBookingSink {
     pub fn meetings(&self) -> Vec<WebMeeting> {
         self.meetings.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub fn cancelled(&self) -> Vec<CancelledMeeting> {
-        self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -109,16 +77,6 @@ impl WebBookingSink for RecordingBookingSink {
     fn create_meeting<'a>(&'a self, meeting: &'a WebMeeting) -> SinkFuture<'a> {
         Box::pin(async move {
             self.meetings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(meeting.clone());
-            Ok(())
-        })
-    }
-
-    fn cancel_meeting<'a>(&'a self, meeting: &'a CancelledMeeting) -> SinkFuture<'a> {
-        Box::pin(async move {
-            self.cancelled
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(meeting.clone());

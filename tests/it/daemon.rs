@@ -482,6 +482,7 @@ async fn a_web_booking_is_created_in_the_resource_calendar_with_the_agent_invite
     let sink = ExchangeBookingSink {
         store: r.db.store().clone(),
         exchanges: HashMap::from([("sim".to_owned(), r.exchange(clock))]),
+        outbox_wake: None,
     };
     let paris = chrono_tz::Europe::Paris;
     let start = paris

@@ -750,9 +750,14 @@ async fn a_web_booking_is_decided_by_the_engine_and_handed_to_exchange() {
             .expect("slots")
             .is_empty()
     );
-    let cancelled = w.sink.cancelled();
-    assert_eq!(cancelled.len(), 1);
-    assert_eq!(cancelled[0].booking_id, meetings[0].booking_id);
+    // Exchange is told through the outbox, in the same transaction.
+    let queued: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM outbox WHERE booking_id = $1 AND kind = 'cancel_meeting'")
+            .bind(meetings[0].booking_id)
+            .fetch_all(w.store.pool())
+            .await
+            .expect("outbox");
+    assert_eq!(queued, ["cancel_meeting"]);
 }
 
 #[tokio::test]

@@ -9,8 +9,9 @@ use resa::clock::SharedClock;
 use resa::domain::{Policy, Scope};
 use resa::ews::soap::ServerVersion;
 use resa::exchange::web_sink::ExchangeBookingSink;
+use resa::runtime::Daemon;
 use resa::web::WebState;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,16 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 fn site(r: &Rig) -> WebState {
+    site_with(r, None)
+}
+
+/// The site as `resa serve` runs it: in the daemon's process, waking its
+/// outbox worker.
+fn site_of(r: &Rig, daemon: &Daemon) -> WebState {
+    site_with(r, Some(daemon.outbox_wake()))
+}
+
+fn site_with(r: &Rig, outbox_wake: Option<Arc<tokio::sync::Notify>>) -> WebState {
     let clock: SharedClock = Arc::new(r.clock.clone());
     WebState {
         store: r.db.store().clone(),
@@ -30,6 +41,7 @@ fn site(r: &Rig) -> WebState {
         booking_sink: Arc::new(ExchangeBookingSink {
             store: r.db.store().clone(),
             exchanges: HashMap::from([("sim".to_owned(), r.exchange(clock))]),
+            outbox_wake,
         }),
     }
 }
@@ -150,7 +162,7 @@ async fn cancelling_on_the_web_a_meeting_booked_in_outlook_declines_it_in_exchan
     let booking = booking_of(&r, &uid).await;
 
     // Alice cancels it on the site.
-    let state = site(&r);
+    let state = site_of(&r, &daemon);
     let alice = sign_in(&r, "alice").await;
     let (status, to, body) = post(&state, &alice, &format!("/bookings/{booking}/cancel"), &[]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
@@ -182,6 +194,10 @@ async fn cancelling_on_the_web_a_meeting_booked_in_outlook_declines_it_in_exchan
     .await
     .expect("count");
     assert_eq!(held, 0);
+    // Alice cancelled her own booking: no "cancelled by a manager" message.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(messages(&r, ALICE).await.is_empty());
+    assert_eq!(outbox_rows(&r, booking, "message").await, 0);
     daemon.shutdown().await;
 }
 
@@ -221,18 +237,20 @@ async fn a_web_booking_cancelled_on_the_web_is_cancelled_for_its_attendee_in_exc
         "Alice is invited"
     );
     let booking = to.trim_start_matches("/bookings/").to_owned();
+    // The cancellation leaves through the daemon's outbox.
+    let daemon = r.daemon(r.db.store(), "a");
+    let state = site_of(&r, &daemon);
     let (status, to, _) = post(&state, &alice, &format!("/bookings/{booking}/cancel"), &[]).await;
     assert_eq!(
         (status, to.as_str()),
         (StatusCode::SEE_OTHER, "/bookings?msg=bookings.cancelled")
     );
-    assert!(
-        folder(&r, ALICE, "inbox")
-            .await
-            .iter()
-            .any(|i| i["kind"] == "MeetingCancellation" && i["uid"] == meeting["uid"]),
-        "Alice's mailbox gets the cancellation"
-    );
+    let cancellation = wait_for(&r, ALICE, |i| {
+        i["kind"] == "MeetingCancellation" && i["uid"] == meeting["uid"]
+    })
+    .await;
+    assert_eq!(cancellation.len(), 1, "Alice's mailbox gets the cancellation once");
+    daemon.shutdown().await;
     assert!(
         folder(&r, ROOM, "calendar")
             .await
@@ -411,4 +429,304 @@ async fn a_resync_asked_on_the_status_page_is_done_by_the_daemon() {
         .expect("count");
     assert_eq!(decisions, 1);
     daemon.shutdown().await;
+}
+
+/// Waits (up to 20 s) until `smtp`'s Inbox holds an item `pick` likes, then
+/// a little longer for any double; returns them all.
+async fn wait_for(r: &Rig, smtp: &str, pick: impl Fn(&Value) -> bool) -> Vec<Value> {
+    for _ in 0..200 {
+        if folder(r, smtp, "inbox").await.iter().any(&pick) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return folder(r, smtp, "inbox").await.into_iter().filter(|i| pick(i)).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "nothing expected in {smtp}'s Inbox: {:?}",
+        folder(r, smtp, "inbox").await
+    );
+}
+
+/// The plain messages (not meeting messages) in a mailbox's Inbox.
+async fn messages(r: &Rig, smtp: &str) -> Vec<Value> {
+    folder(r, smtp, "inbox")
+        .await
+        .into_iter()
+        .filter(|i| i["kind"] == "Message")
+        .collect()
+}
+
+async fn outbox_rows(r: &Rig, booking: Uuid, kind: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE booking_id = $1 AND kind = $2")
+        .bind(booking)
+        .bind(kind)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("count")
+}
+
+/// (status, attempts, last_error) of a booking's cancellation command.
+async fn cancel_command(r: &Rig, booking: Uuid) -> (String, i32, Option<String>) {
+    sqlx::query_as("SELECT status, attempts, last_error FROM outbox WHERE booking_id = $1 AND kind = 'cancel_meeting'")
+        .bind(booking)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("the cancellation is queued")
+}
+
+/// A meeting Alice booked in Outlook, accepted by the room; its booking.
+async fn accepted_outlook_meeting(r: &Rig, subject: &str) -> (String, Uuid) {
+    let uid = r
+        .invite(ALICE, subject, "2026-12-01T14:00:00", "2026-12-01T15:00:00")
+        .await;
+    let accepted = r.responses(ALICE, 1).await;
+    assert_eq!(response_of(&accepted, subject)["response"], "Accept");
+    let booking = booking_of(r, &uid).await;
+    (uid, booking)
+}
+
+fn declines(items: &[Value]) -> usize {
+    items.iter().filter(|i| i["response"] == "Decline").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_cancellation_meeting_a_busy_exchange_is_retried_and_lands_once() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    let (_, booking) = accepted_outlook_meeting(&r, "Revue budgétaire").await;
+    // Exchange throttles every CreateItem for a while: more refusals than
+    // the EWS client retries on its own, so the outbox must try again.
+    r.control(
+        "/faults",
+        json!({ "faults": [
+            { "kind": "server_busy", "back_off_ms": 100, "operation": "CreateItem", "count": 7 },
+        ]}),
+    )
+    .await;
+    let state = site_of(&r, &daemon);
+    let alice = sign_in(&r, "alice").await;
+    let (status, to, _) = post(&state, &alice, &format!("/bookings/{booking}/cancel"), &[]).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/bookings?msg=bookings.cancelled")
+    );
+    // The retry is due on the daemon's clock: let it run.
+    let mut landed = false;
+    for _ in 0..200 {
+        if declines(&r.inbox(ALICE).await) > 0 {
+            landed = true;
+            break;
+        }
+        r.clock.advance(chrono::Duration::seconds(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(landed, "the refusal never reached Alice: {:?}", r.inbox(ALICE).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(declines(&r.inbox(ALICE).await), 1, "the refusal is sent once");
+    let (status, attempts, _) = cancel_command(&r, booking).await;
+    assert_eq!(status, "done");
+    assert!(attempts >= 2, "the outbox retried: {attempts} attempt(s)");
+    let left = r.control("/faults", json!({})).await;
+    let left: i64 = left["faults"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["count"].as_i64()).sum())
+        .unwrap_or_default();
+    assert_eq!(left, 0, "every throttling fault fired");
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_cancellation_waits_for_the_daemon_and_is_sent_once_even_after_a_crash() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    let (uid, booking) = accepted_outlook_meeting(&r, "Atelier mobilité").await;
+    daemon.shutdown().await;
+
+    // The daemon is stopped: the site cancels, the command waits.
+    let state = site(&r);
+    let alice = sign_in(&r, "alice").await;
+    let (status, to, _) = post(&state, &alice, &format!("/bookings/{booking}/cancel"), &[]).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/bookings?msg=bookings.cancelled")
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(declines(&r.inbox(ALICE).await), 0, "nothing leaves without the daemon");
+    assert_eq!(cancel_command(&r, booking).await.0, "pending");
+    assert!(
+        folder(&r, ROOM, "calendar")
+            .await
+            .iter()
+            .any(|i| i["uid"] == uid.as_str()),
+        "the room's calendar still holds the meeting"
+    );
+
+    // It starts: the refusal is sent once.
+    let daemon = r.daemon(r.db.store(), "b");
+    let refusals = wait_for(&r, ALICE, |i| i["response"] == "Decline").await;
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    let mut done = String::new();
+    for _ in 0..50 {
+        done = cancel_command(&r, booking).await.0;
+        if done == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(done, "done");
+
+    // A crash between sending and recording it: the command comes back.
+    // The meeting is gone from the room's calendar, so nothing is sent again.
+    sqlx::query(
+        "UPDATE outbox SET status = 'pending', done_at = NULL WHERE booking_id = $1 AND kind = 'cancel_meeting'",
+    )
+    .bind(booking)
+    .execute(r.db.pool())
+    .await
+    .expect("reset");
+    let mut note = None;
+    for _ in 0..50 {
+        let (status, _, last_error) = cancel_command(&r, booking).await;
+        if status == "done" {
+            note = last_error;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        note.as_deref().is_some_and(|n| n.contains("no longer")),
+        "the retry found the meeting gone: {note:?}"
+    );
+    assert_eq!(declines(&r.inbox(ALICE).await), 1, "still one refusal");
+    daemon.shutdown().await;
+}
+
+/// Bob manages the room (a grant on it).
+async fn make_bob_manager(r: &Rig) {
+    use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant};
+    let bob =
+        r.db.store()
+            .person_by_account("pc", "bob")
+            .await
+            .expect("query")
+            .expect("bob")
+            .id;
+    r.db.store()
+        .create_grant(&NewGrant {
+            subject: GrantSubject::Person(bob),
+            scope: GrantScope::Resource(r.room),
+            role: GrantRole::Manage,
+            created_by: None,
+        })
+        .await
+        .expect("grant");
+}
+
+/// Bob, a manager of the room, cancels Alice's meeting with a comment;
+/// returns Alice's "cancelled by a manager" message and the room's refusal.
+async fn manager_cancels(r: &Rig, subject: &str, comment: &str) -> (Value, Value) {
+    let daemon = r.daemon(r.db.store(), "a");
+    let (_, booking) = accepted_outlook_meeting(r, subject).await;
+    let state = site_of(r, &daemon);
+    // Before the grant, Bob cannot even see Alice's booking.
+    let bob = sign_in(r, "bob").await;
+    let (status, _, _) = post(
+        &state,
+        &bob,
+        &format!("/bookings/{booking}/cancel"),
+        &[("comment", "x")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    make_bob_manager(r).await;
+    let bob = sign_in(r, "bob").await;
+    // The form offers him a comment for the organiser.
+    let (status, page) = get(&state, &bob, &format!("/bookings/{booking}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("name=\"comment\""), "{page}");
+    // Without the CSRF token, nothing happens.
+    let request = axum::http::Request::post(format!("/bookings/{booking}/cancel"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, &bob.0)
+        .body(Body::from("comment=x"))
+        .expect("request");
+    let (status, _, _) = send(&state, request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(outbox_rows(r, booking, "cancel_meeting").await, 0);
+    let (status, to, _) = post(
+        &state,
+        &bob,
+        &format!("/bookings/{booking}/cancel"),
+        &[("comment", comment)],
+    )
+    .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/bookings?msg=bookings.cancelled")
+    );
+    let told = wait_for(r, ALICE, |i| i["kind"] == "Message").await;
+    assert_eq!(told.len(), 1, "one message: {told:?}");
+    let refusal = wait_for(r, ALICE, |i| i["response"] == "Decline").await;
+    assert_eq!(refusal.len(), 1, "one refusal: {refusal:?}");
+    // The message comes from the room's mailbox.
+    let sent = folder(r, ROOM, "sentitems").await;
+    assert!(
+        sent.iter()
+            .any(|i| i["kind"] == "Message" && i["subject"] == told[0]["subject"]),
+        "sent from the room: {sent:?}"
+    );
+    daemon.shutdown().await;
+    (told[0].clone(), refusal[0].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_cancelling_a_booking_tells_its_organiser_who_when_and_why_in_french() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    let (message, refusal) =
+        manager_cancels(&r, "Comité de quartier", "La salle est réquisitionnée pour le conseil.").await;
+    assert_eq!(message["subject"], "Annulé : Comité de quartier");
+    let body = message["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains(
+            "Votre réservation de Salle Cézanne le 01/12/2026 de 14:00 à 15:00 a été annulée par Bob Durand, \
+             gestionnaire, le 30/11/2026 à 08:00."
+        ),
+        "{body}"
+    );
+    assert!(body.contains("La salle est réquisitionnée pour le conseil."), "{body}");
+    let text = refusal["body"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Réservation annulée sur le site resa par Bob Durand."),
+        "{text}"
+    );
+    assert!(text.contains("La salle est réquisitionnée pour le conseil."), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_cancelling_tells_an_organiser_who_prefers_english_in_english() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    sqlx::query(
+        "UPDATE people SET preferred_language = 'en' WHERE id IN
+           (SELECT person_id FROM person_addresses WHERE address = $1)",
+    )
+    .bind(ALICE)
+    .execute(r.db.pool())
+    .await
+    .expect("Alice prefers English");
+    let (message, refusal) = manager_cancels(&r, "Neighbourhood board", "Needed for the council.").await;
+    assert_eq!(message["subject"], "Cancelled: Neighbourhood board");
+    let body = message["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains(
+            "Your booking of Salle Cézanne on 01/12/2026 from 14:00 to 15:00 was cancelled by Bob Durand, \
+             a manager, on 30/11/2026 at 08:00."
+        ),
+        "{body}"
+    );
+    assert!(body.contains("Needed for the council."), "{body}");
+    let text = refusal["body"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Booking cancelled on the resa site by Bob Durand."),
+        "{text}"
+    );
 }

@@ -1,12 +1,13 @@
 //! "Mes réservations", the decision explainer and cancelling.
 
 use super::{Base, instant, reason_texts, render, see_other, span};
+use crate::store::cancel::{WebCancel, WebCancelled};
 use crate::web::WebState;
 use crate::web::error::{Result, WebError};
 use crate::web::i18n::Lang;
 use crate::web::session::{Ctx, Role, User};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -362,6 +363,8 @@ struct ExplainPage {
     decisions: Vec<DecisionView>,
     policy: Vec<PolicyRow>,
     can_cancel: bool,
+    /// Someone else's booking: the canceller may write to its organiser.
+    cancel_comment: bool,
 }
 
 /// Whether `user` may see (and cancel) a booking: its organiser, a manager
@@ -462,10 +465,31 @@ pub async fn explain(
         decisions,
         policy,
         can_cancel,
+        cancel_comment: b.organiser_person_id != Some(user.person_id),
     })
 }
 
-pub async fn cancel(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response> {
+#[derive(Debug, Deserialize)]
+pub struct CancelForm {
+    /// A manager's word for the organiser; ignored from the organiser.
+    #[serde(default)]
+    comment: String,
+}
+
+/// The longest comment kept, in characters.
+const COMMENT_MAX: usize = 2000;
+
+/// Cancels a booking: its organiser, a manager of its resource or an admin.
+/// The store frees the slots and queues, in the same transaction, what
+/// Exchange must do (the outbox worker of this process is woken to send it)
+/// and, when someone else than the organiser cancels, the organiser's
+/// message with who, when and the comment.
+pub async fn cancel(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    Form(form): Form<CancelForm>,
+) -> Result<Response> {
     let user = ctx.require(Role::Agent)?;
     let Some(b) = state.store.booking_detail(id).await? else {
         return Err(WebError::NotFound);
@@ -473,45 +497,20 @@ pub async fn cancel(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid
     if !may_see(&state, user, b.organiser_person_id, b.resource_id).await? {
         return Err(WebError::NotFound);
     }
+    let comment: String = form.comment.trim().chars().take(COMMENT_MAX).collect();
     let now = state.clock.now();
-    // The span the meeting covers in the resource calendar, to find it there.
-    let occurrences = state.store.occurrences_of(b.id).await?;
-    let span = occurrences
-        .iter()
-        .map(|o| o.start)
-        .min()
-        .zip(occurrences.iter().map(|o| o.end).max());
-    let mut flash = "bookings.cancelled";
-    if state
+    let done = state
         .store
-        .cancel_request(b.resource_id, &b.uid, b.sequence, now)
-        .await?
-    {
-        // Exchange is told too: a meeting the site created is cancelled (the
-        // agent gets the cancellation); one made in Outlook is declined by
-        // the resource (the organiser gets the refusal in their mailbox).
-        if let Some(r) = state.store.resource_row(b.resource_id).await?
-            && let Some((start, end)) = span
-        {
-            let meeting = crate::web::sink::CancelledMeeting {
-                booking_id: b.id,
-                uid: b.uid.clone(),
-                resource_id: b.resource_id,
-                resource_mailbox: r.mailbox_smtp,
-                organised: if b.source == "web" {
-                    crate::web::sink::Organised::ByResource
-                } else {
-                    crate::web::sink::Organised::ByOrganiser
-                },
-                start,
-                end,
-                message: format!("{} {}", ctx.lang.text("bookings.cancel_message"), user.name),
-            };
-            if let Err(e) = state.booking_sink.cancel_meeting(&meeting).await {
-                tracing::error!(booking.id = %b.id, error = %e, "web: the meeting could not be cancelled in Exchange");
-                flash = "bookings.cancel_sink_failed";
-            }
-        }
+        .cancel_on_web(&WebCancel {
+            booking_id: b.id,
+            by: user.person_id,
+            by_name: &user.name,
+            comment: &comment,
+            now,
+        })
+        .await?;
+    if let WebCancelled::Done { told_organiser } = done {
+        state.booking_sink.outbox_queued();
         state
             .store
             .record_audit(
@@ -520,11 +519,16 @@ pub async fn cancel(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid
                 "booking.cancel",
                 "booking",
                 Some(&id.to_string()),
-                serde_json::json!({ "channel": "web", "source": b.source, "exchange_told": flash == "bookings.cancelled" }),
+                serde_json::json!({
+                    "channel": "web",
+                    "source": b.source,
+                    "by_manager": b.organiser_person_id != Some(user.person_id),
+                    "organiser_told": told_organiser,
+                }),
             )
             .await?;
     }
-    Ok(see_other(&format!("/bookings?msg={flash}")))
+    Ok(see_other("/bookings?msg=bookings.cancelled"))
 }
 
 // ------------------------------------------------- managed resources' calendar
