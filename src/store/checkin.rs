@@ -23,6 +23,22 @@ pub const MAX_PHOTO_BYTES: usize = 8 * 1024 * 1024;
 /// The image types a damage photo may have.
 pub const PHOTO_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
 
+/// Most photos one return may carry.
+pub const MAX_PHOTOS: usize = 5;
+
+/// The image type that `bytes` begin with, whatever a client claimed.
+pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.len() > 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
 /// How clean a vehicle came back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cleanliness {
@@ -68,6 +84,18 @@ pub struct Photo {
 }
 
 impl Photo {
+    /// A photo whose type is read from its first bytes (a client's stated
+    /// type is not trusted); refused when empty, too large or no image.
+    pub fn sniffed(bytes: Vec<u8>) -> std::result::Result<Photo, &'static str> {
+        let content_type = sniff_image(&bytes).ok_or(if bytes.is_empty() { "empty" } else { "bad_type" })?;
+        let photo = Photo {
+            content_type: content_type.to_owned(),
+            bytes,
+        };
+        photo.check()?;
+        Ok(photo)
+    }
+
     /// Refuses a photo too large, of another type, or whose bytes are not
     /// the image its type says.
     pub fn check(&self) -> std::result::Result<(), &'static str> {
@@ -77,13 +105,14 @@ impl Photo {
         if self.bytes.len() > MAX_PHOTO_BYTES {
             return Err("too_large");
         }
-        let magic_ok = match self.content_type.as_str() {
-            "image/jpeg" => self.bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
-            "image/png" => self.bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "image/webp" => self.bytes.len() > 12 && &self.bytes[0..4] == b"RIFF" && &self.bytes[8..12] == b"WEBP",
-            _ => return Err("bad_type"),
-        };
-        if magic_ok { Ok(()) } else { Err("bad_type") }
+        if !PHOTO_TYPES.contains(&self.content_type.as_str()) {
+            return Err("bad_type");
+        }
+        if sniff_image(&self.bytes) == Some(self.content_type.as_str()) {
+            Ok(())
+        } else {
+            Err("bad_type")
+        }
     }
 }
 
@@ -109,6 +138,25 @@ pub struct Loan {
     pub out_at: Option<DateTime<Utc>>,
     pub odometer_out_km: Option<u32>,
     pub returned_at: Option<DateTime<Utc>>,
+}
+
+/// A stored damage photo and what decides who may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPhoto {
+    pub photo: Photo,
+    pub resource_id: Uuid,
+    pub organiser_person_id: Option<Uuid>,
+}
+
+/// One return of a vehicle's damage history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamageEntry {
+    pub checkout_id: Uuid,
+    pub returned_at: DateTime<Utc>,
+    pub damage: Option<String>,
+    pub condition_notes: Option<String>,
+    pub who: Option<String>,
+    pub photo_ids: Vec<Uuid>,
 }
 
 /// An alert of the vehicle workflow, for the web site.
@@ -282,17 +330,20 @@ impl Store {
         Ok(id)
     }
 
-    /// Return: records the report and the photo, updates the vehicle's
+    /// Return: records the report and its photos, updates the vehicle's
     /// odometer, and frees the rest of the slot when returned early.
     pub async fn return_item(
         &self,
         occurrence_id: Uuid,
         by: Option<Uuid>,
         report: &ReturnReport,
-        photo: Option<&Photo>,
+        photos: &[Photo],
         now: DateTime<Utc>,
     ) -> Result<Uuid> {
-        if let Some(p) = photo {
+        if photos.len() > MAX_PHOTOS {
+            return Err(StoreError::Invalid("photo: too_many".into()));
+        }
+        for p in photos {
             p.check().map_err(|e| StoreError::Invalid(format!("photo: {e}")))?;
         }
         let mut tx = self.pool().begin().await?;
@@ -341,7 +392,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(p) = photo {
+        for p in photos {
             sqlx::query(
                 "INSERT INTO damage_photos (checkout_id, content_type, bytes, uploaded_at) VALUES ($1, $2, $3, $4)",
             )
@@ -383,6 +434,72 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// One damage photo by its id, with who may see it: the resource it
+    /// shows and the organiser of the booking it was taken on.
+    pub async fn damage_photo_by_id(&self, photo_id: Uuid) -> Result<Option<StoredPhoto>> {
+        let row = sqlx::query(
+            "SELECT p.content_type, p.bytes, c.resource_id, b.organiser_person_id
+             FROM damage_photos p JOIN checkouts c ON c.id = p.checkout_id
+             JOIN occurrences o ON o.id = c.occurrence_id JOIN bookings b ON b.id = o.booking_id
+             WHERE p.id = $1",
+        )
+        .bind(photo_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(StoredPhoto {
+                photo: Photo {
+                    content_type: r.try_get("content_type")?,
+                    bytes: r.try_get("bytes")?,
+                },
+                resource_id: r.try_get("resource_id")?,
+                organiser_person_id: r.try_get("organiser_person_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The ids of the photos taken at one return, in upload order.
+    pub async fn damage_photo_ids(&self, checkout_id: Uuid) -> Result<Vec<Uuid>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM damage_photos WHERE checkout_id = $1 ORDER BY uploaded_at, id")
+                .bind(checkout_id)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// The damage history of one vehicle or item, latest first: every
+    /// return that reported damage, with the ids of its photos.
+    pub async fn damage_of(&self, resource_id: Uuid, limit: i64) -> Result<Vec<DamageEntry>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.returned_at, c.damage, c.condition_notes,
+                    coalesce(b.organiser_name, b.organiser_address) AS who,
+                    coalesce((SELECT array_agg(p.id ORDER BY p.uploaded_at, p.id) FROM damage_photos p
+                              WHERE p.checkout_id = c.id), '{}') AS photos
+             FROM checkouts c JOIN occurrences o ON o.id = c.occurrence_id JOIN bookings b ON b.id = o.booking_id
+             WHERE c.resource_id = $1 AND c.returned_at IS NOT NULL
+               AND (c.damage IS NOT NULL OR EXISTS (SELECT 1 FROM damage_photos p WHERE p.checkout_id = c.id))
+             ORDER BY c.returned_at DESC LIMIT $2",
+        )
+        .bind(resource_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DamageEntry {
+                    checkout_id: r.try_get("id")?,
+                    returned_at: r.try_get("returned_at")?,
+                    damage: r.try_get("damage")?,
+                    condition_notes: r.try_get("condition_notes")?,
+                    who: r.try_get("who")?,
+                    photo_ids: r.try_get("photos")?,
+                })
+            })
+            .collect()
     }
 
     /// The alerts not dismissed, latest first.

@@ -178,7 +178,12 @@ pub fn router(state: WebState) -> Router {
         .route("/vehicules/prets/{id}", get(pages::vehicles::loan))
         .route("/vehicules/prets/{id}/presence", post(pages::vehicles::check_in))
         .route("/vehicules/prets/{id}/depart", post(pages::vehicles::pickup))
-        .route("/vehicules/prets/{id}/retour", post(pages::vehicles::give_back))
+        .route(
+            "/vehicules/prets/{id}/retour",
+            post(pages::vehicles::give_back)
+                .layer(axum::extract::DefaultBodyLimit::max(pages::vehicles::MAX_RETURN_BODY)),
+        )
+        .route("/vehicules/photos/{id}", get(pages::vehicles::photo))
         .route(
             "/vehicules/trajets/{id}",
             get(pages::vehicles::trip).post(pages::vehicles::save_trip),
@@ -188,6 +193,7 @@ pub fn router(state: WebState) -> Router {
         .route("/vehicules/flotte/{id}", post(pages::vehicles::save_vehicle))
         .route("/vehicules/permis", post(pages::vehicles::save_licence))
         .route("/vehicules/rapports", get(pages::vehicles::reports))
+        .route("/vehicules/flotte/{id}/dommages", get(pages::vehicles::damage))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/me", get(api::me))
         .route("/api/v1/bookings", get(api::bookings))

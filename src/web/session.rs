@@ -6,6 +6,9 @@
 //! `__Host-` prefix. Every POST must carry the session's CSRF token (form
 //! field `_csrf` or header `X-CSRF-Token`); before login the token is an HMAC
 //! of a random pre-session cookie, so the login form is protected too.
+//! A multipart body (a form with files) is not read whole here: its first
+//! part must be the `_csrf` field, checked before any file is accepted,
+//! unless the header carries the token.
 //! Roles are computed from the store on every request, so removing someone
 //! from the admin group or a Manage grant takes effect at once.
 
@@ -26,6 +29,8 @@ use uuid::Uuid;
 
 /// Largest form body accepted; the site's forms are far smaller.
 const MAX_FORM_BYTES: usize = 256 * 1024;
+/// How much of a multipart body is read, at most, to find its `_csrf` field.
+const MULTIPART_TOKEN_WINDOW: usize = 64 * 1024;
 /// The name of the CSRF field in every form.
 pub const CSRF_FIELD: &str = "_csrf";
 /// The header an API client or script may send the token in instead.
@@ -220,6 +225,97 @@ fn submitted_token(headers: &HeaderMap, body: &[u8]) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Whether the request's body is `multipart/form-data`.
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// What the beginning of a multipart body holds.
+enum FirstPart {
+    /// The `_csrf` field, whole.
+    Token(String),
+    /// Another field or a file: no token first, so the body is refused.
+    NotToken,
+    /// Not enough bytes yet to tell.
+    Incomplete,
+}
+
+/// Parses the first part of a multipart body from the bytes read so far.
+async fn first_part(content_type: &HeaderValue, prefix: &[bytes::Bytes]) -> FirstPart {
+    use axum::extract::{FromRequest, Multipart};
+    // At most the window is parsed: a first chunk may be a whole upload.
+    let mut room = MULTIPART_TOKEN_WINDOW;
+    let mut chunks: Vec<Result<bytes::Bytes, std::io::Error>> = Vec::new();
+    for chunk in prefix {
+        if room == 0 {
+            break;
+        }
+        let take = chunk.len().min(room);
+        chunks.push(Ok(chunk.slice(0..take)));
+        room -= take;
+    }
+    let Ok(request) = Request::builder()
+        .header(header::CONTENT_TYPE, content_type.clone())
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+    else {
+        return FirstPart::NotToken;
+    };
+    let Ok(mut multipart) = Multipart::from_request(request, &()).await else {
+        return FirstPart::NotToken;
+    };
+    match multipart.next_field().await {
+        Ok(Some(field)) => {
+            if field.name() != Some(CSRF_FIELD) || field.file_name().is_some() {
+                return FirstPart::NotToken;
+            }
+            match field.text().await {
+                Ok(token) => FirstPart::Token(token),
+                Err(_) => FirstPart::Incomplete,
+            }
+        }
+        Ok(None) | Err(_) => FirstPart::Incomplete,
+    }
+}
+
+/// Reads a multipart body until its first part is whole, and returns the
+/// CSRF token if that part is the `_csrf` field, with the body whole again
+/// (the bytes read, then the rest still streaming) for the handler.
+async fn multipart_token(headers: &HeaderMap, body: Body) -> (Option<String>, Body) {
+    use futures_util::StreamExt;
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return (None, Body::empty());
+    };
+    let mut stream = body.into_data_stream();
+    let mut prefix: Vec<bytes::Bytes> = Vec::new();
+    let mut read = 0usize;
+    let mut token = None;
+    loop {
+        let ended = match stream.next().await {
+            Some(Ok(chunk)) => {
+                read += chunk.len();
+                prefix.push(chunk);
+                false
+            }
+            Some(Err(_)) => return (None, Body::empty()),
+            None => true,
+        };
+        match first_part(content_type, &prefix).await {
+            FirstPart::Token(t) => {
+                token = Some(t);
+                break;
+            }
+            FirstPart::NotToken => break,
+            FirstPart::Incomplete if ended || read > MULTIPART_TOKEN_WINDOW => break,
+            FirstPart::Incomplete => {}
+        }
+    }
+    let head = futures_util::stream::iter(prefix.into_iter().map(Ok::<_, axum::Error>));
+    (token, Body::from_stream(head.chain(stream)))
+}
+
 /// The layer: loads the session and the role, picks the language, checks
 /// CSRF on every unsafe method, and renders error pages.
 pub async fn layer(State(state): State<WebState>, request: Request, next: Next) -> Response {
@@ -294,6 +390,18 @@ pub async fn layer(State(state): State<WebState>, request: Request, next: Next) 
     // CSRF: every method that changes something needs the token.
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let body = if safe {
+        body
+    } else if is_multipart(&parts.headers) {
+        // A form with files: the header's token, else the `_csrf` part that
+        // must come first; the body streams on to the handler, which bounds it.
+        let (token, body) = match parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(t) => (Some(t.to_owned()), body),
+            None => multipart_token(&parts.headers, body).await,
+        };
+        if !token.is_some_and(|t| same_token(&t, &ctx.csrf)) {
+            tracing::warn!(http.path = %ctx.path, "web: multipart POST refused, missing or wrong CSRF token");
+            return finish(render_error(WebError::Csrf.into_response(), &ctx), &set_cookies);
+        }
         body
     } else {
         let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {

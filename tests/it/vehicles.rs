@@ -449,7 +449,7 @@ async fn the_return_saves_its_data_frees_the_car_early_and_appears_in_the_report
         ..ReturnReport::default()
     };
     assert!(
-        s.return_item(occurrence, Some(f.alice), &wrong, None, tue(12, 0))
+        s.return_item(occurrence, Some(f.alice), &wrong, &[], tue(12, 0))
             .await
             .is_err()
     );
@@ -465,7 +465,13 @@ async fn the_return_saves_its_data_frees_the_car_early_and_appears_in_the_report
         bytes: vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3],
     };
     let checkout = s
-        .return_item(occurrence, Some(f.alice), &report, Some(&photo), tue(12, 0))
+        .return_item(
+            occurrence,
+            Some(f.alice),
+            &report,
+            std::slice::from_ref(&photo),
+            tue(12, 0),
+        )
         .await
         .expect("return");
     // Returned at noon instead of 17:00: the afternoon is free again.
@@ -716,6 +722,65 @@ impl Browser {
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// A GET answered with its headers and raw bytes.
+    async fn fetch(&self, path: &str) -> (axum::http::StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        use tower::ServiceExt;
+        let r = axum::http::Request::get(path)
+            .header(axum::http::header::COOKIE, &self.cookie)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = resa::web::router(self.state.clone())
+            .oneshot(r)
+            .await
+            .expect("infallible");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 20 << 20).await.expect("body");
+        (parts.status, parts.headers, bytes.to_vec())
+    }
+
+    /// A `multipart/form-data` POST, as a browser sends a form with files:
+    /// `parts` are (name, file name and type if a file, bytes), in order.
+    async fn post_multipart(&self, path: &str, parts: &[Part]) -> (axum::http::StatusCode, String) {
+        self.multipart(path, parts, false).await
+    }
+
+    /// [`Browser::post_multipart`] with the token in the `X-CSRF-Token` header.
+    async fn post_multipart_with_header(&self, path: &str, parts: &[Part]) -> (axum::http::StatusCode, String) {
+        self.multipart(path, parts, true).await
+    }
+
+    async fn multipart(&self, path: &str, parts: &[Part], header_token: bool) -> (axum::http::StatusCode, String) {
+        let boundary = "----resa-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body: Vec<u8> = Vec::new();
+        for Part { name, file, bytes } in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match file {
+                Some((file_name, content_type)) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body
+                    .extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+            }
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let mut r = axum::http::Request::post(path)
+            .header(axum::http::header::COOKIE, &self.cookie)
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            );
+        if header_token {
+            r = r.header("x-csrf-token", &self.csrf);
+        }
+        let r = r.body(axum::body::Body::from(body)).expect("request");
+        self.send(r).await
+    }
+
     async fn get(&self, path: &str) -> (axum::http::StatusCode, String) {
         let r = axum::http::Request::get(path)
             .header(axum::http::header::COOKIE, &self.cookie)
@@ -736,6 +801,31 @@ impl Browser {
             .body(axum::body::Body::from(pairs.finish()))
             .expect("request");
         self.send(r).await
+    }
+}
+
+/// One part of a multipart body: a field, or a file with its name and the
+/// type the client states.
+#[derive(Clone)]
+struct Part {
+    name: &'static str,
+    file: Option<(&'static str, &'static str)>,
+    bytes: Vec<u8>,
+}
+
+fn field(name: &'static str, value: &str) -> Part {
+    Part {
+        name,
+        file: None,
+        bytes: value.as_bytes().to_vec(),
+    }
+}
+
+fn file(name: &'static str, file_name: &'static str, stated_type: &'static str, bytes: &[u8]) -> Part {
+    Part {
+        name,
+        file: Some((file_name, stated_type)),
+        bytes: bytes.to_vec(),
     }
 }
 
@@ -947,7 +1037,7 @@ async fn a_laptop_is_lent_over_several_days_and_comes_back_with_condition_notes(
         condition_notes: Some("Chargeur manquant".into()),
         ..ReturnReport::default()
     };
-    s.return_item(occurrence, Some(f.alice), &report, None, thursday - Duration::hours(1))
+    s.return_item(occurrence, Some(f.alice), &report, &[], thursday - Duration::hours(1))
         .await
         .expect("return");
     let notes: Option<String> = sqlx::query_scalar("SELECT condition_notes FROM checkouts WHERE occurrence_id = $1")
@@ -962,5 +1052,197 @@ async fn a_laptop_is_lent_over_several_days_and_comes_back_with_condition_notes(
             .await
             .expect("slots"),
         vec![(tue(9, 0), thursday - Duration::hours(1))]
+    );
+}
+
+/// A tiny valid PNG (1×1 pixel).
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
+
+#[tokio::test]
+async fn the_return_form_takes_damage_photos_checks_them_and_shows_them_in_the_history() {
+    use axum::http::StatusCode;
+    use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant};
+    let db = test_db().await;
+    let s = db.store();
+    let f = fleet(s).await;
+    s.create_grant(&NewGrant {
+        subject: GrantSubject::Person(f.carol),
+        scope: GrantScope::Site(f.site),
+        role: GrantRole::Manage,
+        created_by: None,
+    })
+    .await
+    .expect("grant");
+    let (booking, kind, message) = decide(
+        s,
+        &request(f.clio, "photos", ALICE, "Tournée", tue(9, 0), tue(12, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept", "{message}");
+    let occurrence: Uuid = sqlx::query_scalar("SELECT id FROM occurrences WHERE booking_id = $1")
+        .bind(booking)
+        .fetch_one(s.pool())
+        .await
+        .expect("occurrence");
+    s.check_out(occurrence, Some(f.alice), Some(12_000), tue(9, 5))
+        .await
+        .expect("pickup");
+    let alice = Browser::new(s, f.alice, tue(11, 0)).await;
+    let loan = format!("/vehicules/prets/{occurrence}");
+    let (status, body) = alice.get(&loan).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("enctype=\"multipart/form-data\""), "{body}");
+    assert!(body.contains("type=\"file\""), "{body}");
+    let returned = || async {
+        sqlx::query_scalar::<_, Option<DateTime<Utc>>>("SELECT returned_at FROM checkouts WHERE occurrence_id = $1")
+            .bind(occurrence)
+            .fetch_one(s.pool())
+            .await
+            .expect("checkout")
+    };
+    let jpeg: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0][..], b"\0\x10JFIF\0 une rayure"].concat();
+    let csrf = alice.csrf.clone();
+    let retour = format!("{loan}/retour");
+    let fields = |extra: Vec<Part>| {
+        let mut v = vec![
+            field("odometer", "12031"),
+            field("energy_level", "40"),
+            field("cleanliness", "dirty"),
+            field("notes", "Sièges mouillés"),
+            field("damage", "Pare-chocs arrière enfoncé"),
+        ];
+        v.extend(extra);
+        v
+    };
+
+    // No token: refused before any file is read, nothing saved.
+    let no_token = fields(vec![file("photos", "rayure.jpg", "image/jpeg", &jpeg)]);
+    let (status, _) = alice.post_multipart(&retour, &no_token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A token after a file is no better: the token must come first.
+    let late = vec![file("photos", "rayure.jpg", "image/jpeg", &jpeg), field("_csrf", &csrf)];
+    let (status, _) = alice.post_multipart(&retour, &late).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A wrong token.
+    let mut wrong = vec![field("_csrf", "not-the-token")];
+    wrong.extend(fields(vec![]));
+    let (status, _) = alice.post_multipart(&retour, &wrong).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(returned().await, None);
+
+    let with_token = |extra| {
+        let mut v = vec![field("_csrf", &csrf)];
+        v.extend(fields(extra));
+        v
+    };
+    // A PDF named and typed as a JPEG: the bytes say otherwise.
+    let pdf = with_token(vec![file(
+        "photos",
+        "rayure.jpg",
+        "image/jpeg",
+        b"%PDF-1.4 pas une photo",
+    )]);
+    let (status, body) = alice.post_multipart(&retour, &pdf).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = unescape(&body);
+    assert!(body.contains("n'est pas une image JPEG, PNG ou WebP"), "{body}");
+    assert!(
+        body.contains("value=\"12031\""),
+        "the form keeps what was typed: {body}"
+    );
+    assert!(body.contains("Pare-chocs arrière enfoncé</textarea>"), "{body}");
+    assert!(body.contains("value=\"dirty\" checked"), "{body}");
+    assert_eq!(returned().await, None);
+
+    // Too big: a 9 MB photo is refused with a clear French message.
+    let big: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0][..], &vec![0u8; 9 * 1024 * 1024]].concat();
+    let too_big = with_token(vec![file("photos", "grosse.jpg", "image/jpeg", &big)]);
+    let (status, body) = alice.post_multipart(&retour, &too_big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let body = unescape(&body);
+    assert!(body.contains("Une photo dépasse 8 Mo"), "{body}");
+    assert!(body.contains("Sièges mouillés</textarea>"), "{body}");
+    assert_eq!(returned().await, None);
+
+    // The token may come in the header instead, with a file first.
+    let mut header_token = vec![file("photos", "rayure.jpg", "image/jpeg", b"GIF89a pas admis")];
+    header_token.extend(fields(vec![]));
+    let (status, body) = alice.post_multipart_with_header(&retour, &header_token).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the token passed, the GIF did not: {body}"
+    );
+    assert_eq!(returned().await, None);
+
+    // Two photos, one a PNG sent as "image/jpeg": saved with the type its
+    // bytes show.
+    let good = with_token(vec![
+        file("photos", "rayure.jpg", "image/jpeg", &jpeg),
+        file("photos", "detail.jpg", "image/jpeg", PNG),
+    ]);
+    let (status, body) = alice.post_multipart(&retour, &good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(returned().await.is_some());
+    let history = s.damage_of(f.clio, 10).await.expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].damage.as_deref(), Some("Pare-chocs arrière enfoncé"));
+    assert_eq!(history[0].photo_ids.len(), 2);
+    // Both were kept, each with the type its bytes show.
+    let mut kept = Vec::new();
+    for id in &history[0].photo_ids {
+        let stored = s.damage_photo_by_id(*id).await.expect("photo").expect("kept");
+        kept.push((stored.photo.content_type, *id));
+    }
+    kept.sort();
+    let [(jpeg_type, jpeg_id), (png_type, png_id)] = [kept[0].clone(), kept[1].clone()];
+    assert_eq!((jpeg_type.as_str(), png_type.as_str()), ("image/jpeg", "image/png"));
+
+    // The organiser sees the photos on the loan and may open them, served
+    // with the type read from their bytes and nosniff.
+    let (_, body) = alice.get(&loan).await;
+    assert!(body.contains(&format!("src=\"/vehicules/photos/{png_id}\"")), "{body}");
+    let (status, headers, bytes) = alice.fetch(&format!("/vehicules/photos/{png_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[axum::http::header::CONTENT_TYPE], "image/png");
+    assert_eq!(headers[axum::http::header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(bytes, PNG);
+    let (_, headers, bytes) = alice.fetch(&format!("/vehicules/photos/{jpeg_id}")).await;
+    assert_eq!(headers[axum::http::header::CONTENT_TYPE], "image/jpeg");
+    assert_eq!(bytes, jpeg);
+
+    // Someone else may not.
+    let bob_id: Uuid = sqlx::query_scalar("SELECT id FROM people WHERE sam_account_name = 'bob'")
+        .fetch_one(s.pool())
+        .await
+        .expect("bob");
+    let bob = Browser::new(s, bob_id, tue(12, 0)).await;
+    assert_eq!(
+        bob.fetch(&format!("/vehicules/photos/{png_id}")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        bob.get(&format!("/vehicules/flotte/{}/dommages", f.clio)).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // The manager finds them in the car's damage history.
+    let carol = Browser::new(s, f.carol, tue(13, 0)).await;
+    let (status, body) = carol.get(&format!("/vehicules/flotte/{}/dommages", f.clio)).await;
+    assert_eq!(status, StatusCode::OK);
+    let body = unescape(&body);
+    assert!(body.contains("Renault Clio (FK-456-LM)"), "{body}");
+    assert!(body.contains("Pare-chocs arrière enfoncé"), "{body}");
+    assert!(body.contains(&format!("src=\"/vehicules/photos/{jpeg_id}\"")), "{body}");
+    assert!(body.contains(&format!("src=\"/vehicules/photos/{png_id}\"")), "{body}");
+    assert_eq!(
+        carol.fetch(&format!("/vehicules/photos/{jpeg_id}")).await.0,
+        StatusCode::OK
+    );
+    let (_, fleet_page) = carol.get("/vehicules/flotte").await;
+    assert!(
+        fleet_page.contains(&format!("/vehicules/flotte/{}/dommages", f.clio)),
+        "{fleet_page}"
     );
 }

@@ -8,14 +8,14 @@
 
 use super::{Base, instant, render, see_other, span};
 use crate::domain::vehicles::{DriverLicence, Energy, LicenceClass};
-use crate::store::checkin::{Cleanliness, Loan, ReturnReport};
+use crate::store::checkin::{Cleanliness, Loan, MAX_PHOTO_BYTES, MAX_PHOTOS, Photo, ReturnReport};
 use crate::store::vehicles::{LicenceSource, TripDetails, VehicleData};
 use crate::web::WebState;
 use crate::web::error::{Result, WebError};
 use crate::web::i18n::Lang;
 use crate::web::session::{Ctx, Role, User};
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
@@ -29,6 +29,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("title.loan", "Départ et retour", "Pickup and return"),
     ("title.fleet", "Flotte et permis", "Fleet and licences"),
     ("title.reports", "Rapports véhicules", "Vehicle reports"),
+    ("title.damage", "Historique des dommages", "Damage history"),
     (
         "list.empty",
         "Aucune réservation de véhicule ou de matériel en cours.",
@@ -88,6 +89,30 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Le compteur au retour est inférieur à celui du départ.",
         "The odometer at return is below the one at pickup.",
     ),
+    (
+        "photo_too_large",
+        "Une photo dépasse 8 Mo : choisissez-en une plus petite. Rien n'a été enregistré ; vos saisies sont conservées ci-dessous, choisissez à nouveau les photos.",
+        "A photo is over 8 MB: choose a smaller one. Nothing was saved; what you entered is kept below, choose the photos again.",
+    ),
+    (
+        "photo_type",
+        "Une photo n'est pas une image JPEG, PNG ou WebP. Rien n'a été enregistré ; vos saisies sont conservées ci-dessous, choisissez à nouveau les photos.",
+        "A photo is not a JPEG, PNG or WebP image. Nothing was saved; what you entered is kept below, choose the photos again.",
+    ),
+    (
+        "photo_many",
+        "Cinq photos au plus par retour. Rien n'a été enregistré ; vos saisies sont conservées ci-dessous.",
+        "Five photos at most per return. Nothing was saved; what you entered is kept below.",
+    ),
+    (
+        "photos",
+        "Photos des dommages (JPEG, PNG ou WebP, 8 Mo au plus chacune, cinq au plus)",
+        "Damage photos (JPEG, PNG or WebP, 8 MB at most each, five at most)",
+    ),
+    ("photo_alt", "Photo des dommages", "Damage photo"),
+    ("history", "Historique des dommages", "Damage history"),
+    ("history.empty", "Aucun dommage signalé.", "No damage reported."),
+    ("history.by", "Rendu par", "Returned by"),
     ("alerts", "Alertes", "Alerts"),
     ("no_alerts", "Aucune alerte.", "No alerts."),
     ("fleet.vehicle", "Véhicule", "Vehicle"),
@@ -308,6 +333,10 @@ struct LoanPage {
     /// "pickup", "return" or "done".
     step: &'static str,
     error: Option<&'static str>,
+    /// What the return form holds (kept when it is refused).
+    values: ReturnForm,
+    /// The photos taken at the return, once done.
+    photos: Vec<Uuid>,
 }
 
 impl LoanPage {
@@ -317,6 +346,10 @@ impl LoanPage {
 }
 
 fn loan_page(ctx: &Ctx, l: &Loan, error: Option<&'static str>) -> LoanPage {
+    loan_page_with(ctx, l, error, ReturnForm::default())
+}
+
+fn loan_page_with(ctx: &Ctx, l: &Loan, error: Option<&'static str>, values: ReturnForm) -> LoanPage {
     let lang = ctx.lang;
     LoanPage {
         base: base(ctx, "title.loan", None),
@@ -337,13 +370,19 @@ fn loan_page(ctx: &Ctx, l: &Loan, error: Option<&'static str>) -> LoanPage {
             "pickup"
         },
         error,
+        values,
+        photos: Vec::new(),
     }
 }
 
 pub async fn loan(State(state): State<WebState>, ctx: Ctx, Path(occurrence): Path<Uuid>) -> Result<Response> {
     let user = ctx.require(Role::Agent)?;
     let l = loan_for(&state, user, occurrence).await?;
-    render(&loan_page(&ctx, &l, None))
+    let mut page = loan_page(&ctx, &l, None);
+    if let Some(checkout) = l.checkout_id.filter(|_| l.returned_at.is_some()) {
+        page.photos = state.store.damage_photo_ids(checkout).await?;
+    }
+    render(&page)
 }
 
 /// An optional whole number from a form field ("" is none).
@@ -394,7 +433,7 @@ pub async fn pickup(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ReturnForm {
     #[serde(default)]
     odometer: String,
@@ -408,20 +447,138 @@ pub struct ReturnForm {
     damage: String,
 }
 
+/// Longest text kept from one field of the return form.
+const MAX_FIELD_BYTES: usize = 16 * 1024;
+
+/// The largest return form with photos: five photos of the largest size and
+/// room for the text fields. A larger body is cut off and refused.
+pub const MAX_RETURN_BODY: usize = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024;
+
+/// Reads the return form sent with photos (`multipart/form-data`). Text
+/// fields are kept even when a photo is refused, so the form can be shown
+/// again as it was; a photo's type is read from its bytes.
+async fn read_return_multipart(mut multipart: Multipart) -> (ReturnForm, Vec<Photo>, Option<&'static str>) {
+    let mut form = ReturnForm::default();
+    let mut photos = Vec::new();
+    let mut error = None;
+    let too_large = |e: &axum::extract::multipart::MultipartError| e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                error.get_or_insert(if too_large(&e) { "photo_too_large" } else { "invalid" });
+                break;
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let is_file = field.file_name().is_some();
+        let limit = if is_file { MAX_PHOTO_BYTES } else { MAX_FIELD_BYTES };
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut over = false;
+        let mut broken = false;
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    // Past the limit the rest is read and dropped, so the
+                    // fields after it still arrive.
+                    if bytes.len() + chunk.len() > limit {
+                        over = true;
+                        bytes = Vec::new();
+                    } else if !over {
+                        bytes.extend_from_slice(&chunk);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error.get_or_insert(if too_large(&e) { "photo_too_large" } else { "invalid" });
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        if broken {
+            break;
+        }
+        if is_file {
+            if name != "photos" {
+                continue;
+            }
+            if over {
+                error.get_or_insert("photo_too_large");
+            } else if bytes.is_empty() {
+                // A file input left empty.
+            } else if photos.len() >= MAX_PHOTOS {
+                error.get_or_insert("photo_many");
+            } else {
+                match Photo::sniffed(bytes) {
+                    Ok(p) => photos.push(p),
+                    Err("too_large") => {
+                        error.get_or_insert("photo_too_large");
+                    }
+                    Err(_) => {
+                        error.get_or_insert("photo_type");
+                    }
+                }
+            }
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        match name.as_str() {
+            "odometer" => form.odometer = text,
+            "energy_level" => form.energy_level = text,
+            "cleanliness" => form.cleanliness = text,
+            "notes" => form.notes = text,
+            "damage" => form.damage = text,
+            _ => {}
+        }
+    }
+    (form, photos, error)
+}
+
+/// The return form: the page's form sends `multipart/form-data` (with its
+/// photos); a plain urlencoded body (no photo) is read too.
 pub async fn give_back(
     State(state): State<WebState>,
     ctx: Ctx,
     Path(occurrence): Path<Uuid>,
-    Form(form): Form<ReturnForm>,
+    request: Request,
 ) -> Result<Response> {
     let user = ctx.require(Role::Agent)?;
     let l = loan_for(&state, user, occurrence).await?;
     let lang = ctx.lang;
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let (form, photos) = if multipart {
+        let parsed = Multipart::from_request(request, &state)
+            .await
+            .map_err(|_| WebError::BadRequest(t(lang, "invalid").into()))?;
+        let (form, photos, error) = read_return_multipart(parsed).await;
+        if let Some(key) = error {
+            let status = if key == "photo_too_large" {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let page = loan_page_with(&ctx, &l, Some(t(lang, key)), form);
+            tracing::info!(occurrence = %occurrence, error = key, "web: return form refused");
+            return Ok((status, render(&page)?).into_response());
+        }
+        (form, photos)
+    } else {
+        let Form(form) = Form::<ReturnForm>::from_request(request, &state)
+            .await
+            .map_err(|_| WebError::BadRequest(t(lang, "invalid").into()))?;
+        (form, Vec::new())
+    };
     let (Ok(odometer), Ok(level)) = (number(&form.odometer), number(&form.energy_level)) else {
-        return unprocessable(&loan_page(&ctx, &l, Some(t(lang, "invalid"))));
+        return unprocessable(&loan_page_with(&ctx, &l, Some(t(lang, "invalid")), form));
     };
     if level.is_some_and(|v| v > 100) {
-        return unprocessable(&loan_page(&ctx, &l, Some(t(lang, "invalid"))));
+        return unprocessable(&loan_page_with(&ctx, &l, Some(t(lang, "invalid")), form));
     }
     let clip = |s: &str| -> Option<String> {
         let s: String = s.trim().chars().take(2000).collect();
@@ -436,7 +593,7 @@ pub async fn give_back(
     };
     match state
         .store
-        .return_item(occurrence, Some(user.person_id), &report, None, state.clock.now())
+        .return_item(occurrence, Some(user.person_id), &report, &photos, state.clock.now())
         .await
     {
         Ok(_) => Ok(see_other("/vehicules?msg=saved")),
@@ -446,10 +603,91 @@ pub async fn give_back(
             } else {
                 "not_open"
             };
-            unprocessable(&loan_page(&ctx, &l, Some(t(lang, key))))
+            unprocessable(&loan_page_with(&ctx, &l, Some(t(lang, key)), form))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A damage photo, to the organiser of the booking it was taken on and to
+/// the resource's managers; served with the type read from its bytes.
+pub async fn photo(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response> {
+    let user = ctx.require(Role::Agent)?;
+    let stored = state.store.damage_photo_by_id(id).await?.ok_or(WebError::NotFound)?;
+    if !may_act(&state, user, stored.organiser_person_id, stored.resource_id).await? {
+        return Err(WebError::Forbidden);
+    }
+    let content_type = match crate::store::checkin::sniff_image(&stored.photo.bytes) {
+        Some(t) => t,
+        None => return Err(WebError::NotFound),
+    };
+    use axum::http::header;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+            (header::CONTENT_DISPOSITION, "inline"),
+        ],
+        stored.photo.bytes,
+    )
+        .into_response())
+}
+
+struct DamageLine {
+    when: String,
+    who: String,
+    damage: String,
+    notes: String,
+    photos: Vec<Uuid>,
+}
+
+#[derive(Template)]
+#[template(path = "vehicle_damage.html")]
+struct DamagePage {
+    base: Base,
+    lang: Lang,
+    vehicle: String,
+    lines: Vec<DamageLine>,
+}
+
+impl DamagePage {
+    fn t(&self, key: &str) -> &'static str {
+        t(self.lang, key)
+    }
+}
+
+/// A vehicle's (or item's) damage history with its photos, for its managers.
+pub async fn damage(State(state): State<WebState>, ctx: Ctx, Path(resource): Path<Uuid>) -> Result<Response> {
+    let user = ctx.require(Role::Manager)?;
+    let row = state.store.resource_row(resource).await?.ok_or(WebError::NotFound)?;
+    if !user.manages(&row) {
+        return Err(WebError::Forbidden);
+    }
+    let lang = ctx.lang;
+    let plate = state.store.vehicle(resource).await?.map(|v| v.plate);
+    let lines = state
+        .store
+        .damage_of(resource, 200)
+        .await?
+        .into_iter()
+        .map(|d| DamageLine {
+            when: instant(lang, "Europe/Paris", d.returned_at),
+            who: d.who.unwrap_or_default(),
+            damage: d.damage.unwrap_or_default(),
+            notes: d.condition_notes.unwrap_or_default(),
+            photos: d.photo_ids,
+        })
+        .collect();
+    render(&DamagePage {
+        base: base(&ctx, "title.damage", None),
+        lang,
+        vehicle: match plate {
+            Some(p) => format!("{} ({p})", row.name),
+            None => row.name.clone(),
+        },
+        lines,
+    })
 }
 
 #[derive(Template)]
