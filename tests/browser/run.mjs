@@ -178,6 +178,38 @@ async function tabTo(context, name, path, targetText, { press = false, after } =
   await page.close();
 }
 
+// The site form with opening hours that close before they open: the page
+// that comes back has an error summary whose link leads to the field,
+// keeps the typed times, and passes axe.
+async function siteHoursRefused() {
+  const page = await admin.newPage();
+  await page.goto(`${args.base}/admin/sites/${args.site}`, { waitUntil: "load" });
+  await page.fill("#h_3_0_opens", "18:00");
+  await page.fill("#h_3_0_closes", "08:00");
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("text=Enregistrer les heures")]);
+  const problems = [];
+  const summary = await page.$$eval("#error-summary a", (links) => links.map((a) => a.getAttribute("href")));
+  if (!summary.includes("#h_3_0_closes")) problems.push(`summary links: ${summary.join(", ")}`);
+  const kept = await page.$eval("#h_3_0_opens", (el) => el.value);
+  if (kept !== "18:00") problems.push(`the opening time typed became "${kept}"`);
+  const invalid = await page.$eval("#h_3_0_closes", (el) => el.getAttribute("aria-invalid"));
+  if (invalid !== "true") problems.push("the wrong field is not marked aria-invalid");
+  await page.click('#error-summary a[href="#h_3_0_closes"]');
+  const target = await page.evaluate(() => location.hash && document.querySelector(location.hash)?.tagName);
+  if (target !== "INPUT") problems.push(`the summary link leads to "${target}", not the field`);
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { resultTypes: ["violations"], runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } }),
+  );
+  for (const v of result.violations) {
+    if (v.impact === "serious" || v.impact === "critical") problems.push(`axe ${v.impact}: ${v.id} (${v.help})`);
+  }
+  await page.screenshot({ path: shotName("admin-site-hours-refused"), fullPage: true });
+  await page.close();
+  if (problems.length) throw new Error(problems.join("\n"));
+}
+
 const anonymous = await contextFor(null);
 const agent = await contextFor(args.cookie);
 const manager = await contextFor(args["manager-cookie"]);
@@ -227,6 +259,12 @@ const pages = [
   [admin, "vehicle-fleet", "/vehicules/flotte"],
   [phone, "phone-vehicles", "/vehicules", { phone: true }],
   [phone, "phone-trip", `/vehicules/trajets/${args.booking}`, { phone: true }],
+  [admin, "admin-organisations", "/admin/organisations"],
+  [admin, "admin-site", `/admin/sites/${args.site}`],
+  [admin, "admin-site-new", "/admin/sites/new"],
+  [admin, "admin-types", "/admin/types"],
+  [adminPhone, "phone-admin-site", `/admin/sites/${args.site}`, { phone: true }],
+  [adminPhone, "phone-admin-organisations", "/admin/organisations", { phone: true }],
 ];
 for (const [context, name, path, options] of pages) {
   await check(`axe: ${name} (${path})`, () => auditPage(context, name, path, options));
@@ -256,6 +294,10 @@ await check("keyboard: the next week of a manager's calendar", () =>
 await check("keyboard: book a weekly series", () =>
   tabTo(agent, "kbd-series", "/search?kind=&site=&date=2026-12-02&start=12:00&end=13:00&capacity=2", /Une seule fois/),
 );
+
+await check("keyboard: save a site", () => tabTo(admin, "kbd-site", `/admin/sites/${args.site}`, /^Enregistrer$/));
+await check("keyboard: create a resource type", () => tabTo(admin, "kbd-types", "/admin/types", /^Créer$/));
+await check("site hours refused: error summary linked to the field, nothing lost, axe clean", () => siteHoursRefused());
 
 await browser.close();
 console.log(`browser: ${passed} passed, ${failed} failed`);
