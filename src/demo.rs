@@ -619,7 +619,8 @@ async fn seed_fleet(store: &Store, items: &[Item], ids: &HashMap<&str, Uuid>, ho
 /// The licences of the drivers group (every third agent, as in the group's
 /// members), as a fleet manager would have entered them: class B,
 /// valid for years, except one that has expired (its holder's requests for a
-/// car are declined with that reason).
+/// car are declined with that reason). The third is expired, not the second:
+/// the second is the driver the demo's sign-in page offers.
 async fn seed_licences(
     store: &Store,
     slug: &str,
@@ -633,7 +634,7 @@ async fn seed_licences(
         let Some(person) = store.person_by_guid(slug, p.object_guid).await.map_err(e)? else {
             continue;
         };
-        let expires_on = if n == 1 {
+        let expires_on = if n == 2 {
             NaiveDate::from_ymd_opt(2025, 6, 30)
         } else {
             NaiveDate::from_ymd_opt(2034, 12, 31)

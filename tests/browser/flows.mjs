@@ -213,6 +213,115 @@ await check("mapping an AD group to a site gives its members the right to book t
   await agent.context.close();
 });
 
+// A 1×1 PNG, the damage photo the driver attaches.
+const PHOTO_PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+// Waits until the image is decoded (served as an image, allowed by the CSP).
+async function imageLoads(page, locator, what) {
+  const img = await locator.elementHandle();
+  try {
+    await page.waitForFunction((el) => el.complete && el.naturalWidth === 1, img, { timeout: 10000 });
+  } catch {
+    throw new Error(`${what} does not load as an image`);
+  }
+}
+
+// `date` as Paris wall-clock time, "YYYY-MM-DDTHH:MM:00", as Outlook sends it.
+function parisLocal(date) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: "Europe/Paris",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    })
+      .formatToParts(date)
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:00`;
+}
+
+// A driver books a car from Outlook for the coming hours, picks it up and
+// returns it on the phone-sized pages with a photo of a scratch; the photo is
+// on the loan, and the fleet's administrator finds it in the car's damage history.
+async function returnACarWithAPhoto() {
+  const car = "vehicule.60@plainecommune.fr";
+  const driver = "alice.nguyen@plainecommune.fr";
+  const subject = "Tournée des chantiers";
+  const now = Date.now();
+  const invite = {
+    as: driver,
+    subject,
+    start: parisLocal(new Date(now + 75 * 60 * 1000)),
+    end: parisLocal(new Date(now + 4 * 3600 * 1000)),
+    time_zone: "Europe/Paris",
+    resources: [car],
+  };
+  const sent = await fetch(`${args.sim}/invite`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(invite),
+  });
+  if (!sent.ok) throw new Error(`invite: ${sent.status} ${await sent.text()}`);
+  await waitForItem(
+    driver,
+    "inbox",
+    (i) => i.kind === "MeetingResponse" && i.response === "Accept" && (i.subject || "").includes(subject),
+    "the car's acceptance",
+  );
+
+  const { context, page } = await signIn("Alice Nguyen");
+  await page.setViewportSize({ width: 360, height: 740 });
+  await page.goto(`${args.base}/vehicules`, { waitUntil: "load" });
+  await Promise.all([
+    page.waitForURL(/\/vehicules\/prets\//),
+    page.getByRole("link", { name: /Départ et retour : Voiture 60/ }).click(),
+  ]);
+  const loanUrl = page.url();
+  await page.fill("#odometer", "20000");
+  await Promise.all([
+    page.waitForURL(/msg=saved/),
+    page.getByRole("button", { name: "Enregistrer le départ" }).click(),
+  ]);
+  await page.fill("#odometer", "20042");
+  await page.fill("#energy_level", "70");
+  await page.getByLabel("Propre", { exact: true }).check();
+  await page.fill("#damage", "Rayure sur l'aile avant gauche");
+  await page.setInputFiles("#photos", { name: "rayure.png", mimeType: "image/png", buffer: PHOTO_PNG });
+  await shot(page, "return-with-photo");
+  await Promise.all([
+    page.waitForURL(/\/vehicules\?msg=saved/),
+    page.getByRole("button", { name: "Enregistrer le retour" }).click(),
+  ]);
+  await page.goto(loanUrl, { waitUntil: "load" });
+  const mine = page.locator("ul.photos img");
+  if ((await mine.count()) !== 1) throw new Error(`the loan shows ${await mine.count()} photos, not 1`);
+  await imageLoads(page, mine.first(), "the photo on the loan");
+  await shot(page, "returned-with-photo");
+  await context.close();
+
+  const admin = await signIn("Alice Martin");
+  await admin.page.goto(`${args.base}/vehicules/flotte`, { waitUntil: "load" });
+  await Promise.all([
+    admin.page.waitForURL(/\/dommages$/),
+    admin.page.getByRole("link", { name: "Historique des dommages : Voiture 60" }).click(),
+  ]);
+  const history = await admin.page.textContent("main");
+  if (!/Rayure sur l'aile avant gauche/.test(history || "")) throw new Error(`the history lacks the damage: ${history}`);
+  if (!/Alice Nguyen|alice\.nguyen@/.test(history || "")) throw new Error(`the history does not say who returned it: ${history}`);
+  await imageLoads(admin.page, admin.page.locator("section.damage img").first(), "the photo in the damage history");
+  await shot(admin.page, "damage-history");
+  await admin.context.close();
+}
+
+await check("a driver returns a car with a photo of the damage and it is in the car's damage history", returnACarWithAPhoto);
+
 await browser.close();
 console.log(`flows: ${passed} passed, ${failed} failed`);
 if (failed > 0) {
