@@ -651,6 +651,14 @@ impl Store {
     }
 
     /// The effective policy of a resource, each field with the scope that set it.
+    /// The scopes whose policies apply to a resource, general to specific.
+    pub async fn policy_chain_of(&self, resource_id: Uuid) -> Result<ScopeChain> {
+        let mut tx = self.pool().begin().await?;
+        let ctx = resource_context(&mut tx, resource_id).await?;
+        tx.commit().await?;
+        Ok(ctx.chain)
+    }
+
     pub async fn effective_policy_of(&self, resource_id: Uuid) -> Result<EffectivePolicy> {
         let mut tx = self.pool().begin().await?;
         let ctx = resource_context(&mut tx, resource_id).await?;

@@ -906,6 +906,145 @@ async fn admins_see_policies_by_scope_and_save_them_validated() {
     assert!(audit.contains("policy.set"), "{audit}");
 }
 
+#[tokio::test]
+async fn admins_set_rules_one_by_one_and_a_mistake_keeps_what_they_typed() {
+    let w = world().await;
+    let admin = login(&w, w.admin).await;
+    let path = format!("/admin/policies/site/{}", w.site);
+    let page = get(&w, &path, Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    // Every rule has its control, saying what it inherits.
+    assert!(page.body.contains("name=\"value.min_notice_minutes\""), "{}", page.body);
+    assert!(
+        page.body.contains("name=\"hours.opening_hours.saturday\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Vide : hérite 0 (valeur par défaut)"),
+        "{}",
+        page.body
+    );
+
+    // Mistakes: each one named, linked from the summary, what was typed kept, nothing saved.
+    let bad = post(
+        &w,
+        &path,
+        Some(&admin),
+        &[
+            ("_csrf", &admin.csrf),
+            ("value.min_notice_minutes", "beaucoup"),
+            ("value.max_duration_minutes", "120"),
+            ("hours.opening_hours.monday", "huit heures"),
+            ("value.default_right", "<script>alert(1)</script>"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = named_escapes(&bad.body);
+    assert!(body.contains("Le formulaire contient des erreurs"), "{body}");
+    assert!(body.contains("href=\"#value.min_notice_minutes\""), "{body}");
+    assert!(body.contains("href=\"#hours.opening_hours.monday\""), "{body}");
+    assert!(
+        body.contains("value=\"beaucoup\"") && body.contains("value=\"120\""),
+        "{body}"
+    );
+    assert!(body.contains("Lundi « huit heures »"), "{body}");
+    assert!(!bad.body.contains("<script>alert"), "hostile input shown as markup");
+    assert_eq!(
+        w.store
+            .policy_at(resa::domain::Scope::Site(w.site))
+            .await
+            .expect("policy"),
+        None
+    );
+
+    // Set three rules here; the others stay inherited.
+    let mut form = vec![
+        ("_csrf", admin.csrf.as_str()),
+        ("value.min_notice_minutes", "45"),
+        ("value.default_right", "request"),
+        ("value.max_duration_minutes", ""),
+    ];
+    for day in [
+        "hours.opening_hours.monday",
+        "hours.opening_hours.tuesday",
+        "hours.opening_hours.wednesday",
+        "hours.opening_hours.thursday",
+        "hours.opening_hours.friday",
+    ] {
+        form.push((day, "8h-12h, 13:30-19h"));
+    }
+    form.push(("hours.opening_hours.saturday", "fermé"));
+    let ok = post(&w, &path, Some(&admin), &form).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let page = get(&w, &path, Some(&admin)).await.body;
+    assert!(page.contains("value=\"45\""), "{page}");
+    assert!(page.contains("value=\"08:00-12:00, 13:30-19:00\""), "{page}");
+    assert!(page.contains("<option value=\"request\" selected>"), "{page}");
+
+    // The room inherits them, and the engine applies them.
+    let effective = w.store.effective_policy_of(w.room.id).await.expect("policy");
+    assert_eq!(effective.min_notice_minutes.value, 45);
+    let room_page = get(&w, &format!("/admin/policies/resource/{}", w.room.id), Some(&admin))
+        .await
+        .body;
+    assert!(room_page.contains("45 (héritée de Site « Siège »)"), "{room_page}");
+    let saturday = chrono_tz::Europe::Paris
+        .with_ymd_and_hms(2026, 12, 5, 10, 0, 0)
+        .single()
+        .expect("valid")
+        .with_timezone(&Utc);
+    let recorded = w
+        .store
+        .record_request(
+            &IncomingRequest {
+                resource_id: w.room.id,
+                uid: "samedi".into(),
+                sequence: 0,
+                source: Source::Exchange,
+                organiser_address: "carol@plainecommune.fr".into(),
+                organiser_name: None,
+                subject: Some("Permanence".into()),
+                attendees: 2,
+                when: When::Single {
+                    start: saturday,
+                    end: saturday + chrono::Duration::hours(1),
+                },
+                exchange_item_id: Some("item-samedi".into()),
+                requested_at: now(),
+            },
+            now(),
+        )
+        .await
+        .expect("recorded");
+    match recorded {
+        Recorded::Decided { decision, .. } => {
+            assert_eq!(decision.kind(), "decline");
+            assert!(
+                decision.reason_codes().contains(&"outside_opening_hours"),
+                "{:?}",
+                decision.reason_codes()
+            );
+        }
+        other => panic!("not decided: {other:?}"),
+    }
+
+    // Emptying a rule makes it inherited again.
+    let ok = post(
+        &w,
+        &path,
+        Some(&admin),
+        &[("_csrf", &admin.csrf), ("value.min_notice_minutes", "45")],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let effective = w.store.effective_policy_of(w.room.id).await.expect("policy");
+    assert_eq!(effective.min_notice_minutes.value, 45);
+    assert_ne!(effective.opening_hours.scope, resa::domain::Scope::Site(w.site));
+    assert_ne!(effective.default_right.scope, resa::domain::Scope::Site(w.site));
+}
+
 /// The browser tests: the real site on a loopback port, driven by headless
 /// Chromium (Debian's) through playwright-core, with axe-core in every page.
 /// Fails, never skips, when node, the npm packages or Chromium are missing.

@@ -1,9 +1,8 @@
 //! Admin pages: resources, policies per scope, grants (with the live
 //! directory group search), the audit log and the service status.
 
-use super::bookings::{FlashQuery, PolicyRow, policy_rows, scope_label};
+use super::bookings::FlashQuery;
 use super::{Base, instant, render, see_other};
-use crate::domain::{EffectivePolicy, Policy, Scope, ScopeChain};
 use crate::store::StoreError;
 use crate::store::catalogue::NewResource;
 use crate::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant};
@@ -285,161 +284,22 @@ pub async fn policies(State(state): State<WebState>, ctx: Ctx) -> Result<Respons
     })
 }
 
-#[derive(Template)]
-#[template(path = "policy.html")]
-struct PolicyPage {
-    base: Base,
-    scope_name: String,
-    action: String,
-    body: String,
-    error: Option<String>,
-    rows: Vec<PolicyRow>,
-}
-
-/// The scope named by a URL's kind and id.
-fn parse_scope(kind: &str, id: &str) -> Result<Scope> {
-    let uuid = || id.parse::<Uuid>().map_err(|_| WebError::NotFound);
-    Ok(match kind {
-        "global" => Scope::Global,
-        "organisation" => Scope::Organisation(uuid()?),
-        "site" => Scope::Site(uuid()?),
-        "resource_type" => Scope::ResourceType(uuid()?),
-        "resource" => Scope::Resource(uuid()?),
-        _ => return Err(WebError::NotFound),
-    })
-}
-
-/// The effective policy at a scope: what a resource placed there, with
-/// nothing more specific set, would get.
-async fn effective_at(state: &WebState, scope: Scope) -> Result<EffectivePolicy> {
-    if let Scope::Resource(id) = scope {
-        return Ok(state.store.effective_policy_of(id).await?);
-    }
-    let nil = Uuid::nil();
-    let chain = match scope {
-        Scope::Organisation(o) => ScopeChain {
-            organisation: Some(o),
-            ..ScopeChain::resource_only(nil)
-        },
-        Scope::Site(s) => {
-            let org = state
-                .store
-                .list_sites()
-                .await?
-                .into_iter()
-                .find(|x| x.id == s)
-                .map(|x| x.organisation_id);
-            ScopeChain {
-                organisation: org,
-                site: Some(s),
-                ..ScopeChain::resource_only(nil)
-            }
-        }
-        Scope::ResourceType(t) => ScopeChain {
-            resource_type: Some(t),
-            ..ScopeChain::resource_only(nil)
-        },
-        _ => ScopeChain::resource_only(nil),
-    };
-    let mut layers = Vec::new();
-    for s in chain.scopes() {
-        if s == Scope::Resource(nil) {
-            continue;
-        }
-        if let Some(body) = state.store.policy_at(s).await? {
-            let p: Policy = serde_json::from_value(body).map_err(|e| WebError::Internal(e.to_string()))?;
-            layers.push((s, p));
-        }
-    }
-    Ok(EffectivePolicy::resolve(&chain, layers.iter().map(|(s, p)| (*s, p))))
-}
-
-async fn policy_page_for(
-    state: &WebState,
-    ctx: &Ctx,
-    kind: &str,
-    id: &str,
-    body: Option<String>,
-    error: Option<String>,
-) -> Result<PolicyPage> {
-    let scope = parse_scope(kind, id)?;
-    let names = state.store.object_names().await?;
-    let scope_json = serde_json::to_value(scope).map_err(|e| WebError::Internal(e.to_string()))?;
-    if let Some(sid) = scope_json
-        .get("id")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse::<Uuid>().ok())
-        && !names.contains_key(&sid)
-    {
-        return Err(WebError::NotFound);
-    }
-    let stored = state.store.policy_at(scope).await?;
-    let body = body.unwrap_or_else(|| match &stored {
-        Some(v) => serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into()),
-        None => "{}".into(),
-    });
-    let effective =
-        serde_json::to_value(effective_at(state, scope).await?).map_err(|e| WebError::Internal(e.to_string()))?;
-    Ok(PolicyPage {
-        base: Base::new(ctx, "policies.scope_title"),
-        scope_name: scope_label(&scope_json, &names, ctx.lang),
-        action: format!("/admin/policies/{kind}/{id}"),
-        body,
-        error,
-        rows: policy_rows(&effective, &scope_json, &names, ctx.lang),
-    })
-}
-
 pub async fn policy_page(
     State(state): State<WebState>,
     ctx: Ctx,
     Path((kind, id)): Path<(String, String)>,
     Query(q): Query<FlashQuery>,
 ) -> Result<Response> {
-    ctx.require(Role::Admin)?;
-    let mut page = policy_page_for(&state, &ctx, &kind, &id, None, None).await?;
-    page.base = page.base.with_flash(q.msg.as_deref());
-    render(&page)
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PolicyForm {
-    body: String,
+    super::policy_form::show(&state, &ctx, &kind, &id, q.msg.as_deref()).await
 }
 
 pub async fn save_policy(
     State(state): State<WebState>,
     ctx: Ctx,
     Path((kind, id)): Path<(String, String)>,
-    Form(form): Form<PolicyForm>,
+    Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response> {
-    let user = ctx.require(Role::Admin)?;
-    let scope = parse_scope(&kind, &id)?;
-    let parsed = serde_json::from_str::<Policy>(&form.body)
-        .map_err(|e| e.to_string())
-        .and_then(|p| p.validate().map(|()| p).map_err(|e| e.to_string()));
-    let policy = match parsed {
-        Ok(p) => p,
-        Err(e) => {
-            let text = format!("{} {e}", ctx.lang.text("policies.invalid"));
-            let page = policy_page_for(&state, &ctx, &kind, &id, Some(form.body.clone()), Some(text)).await?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
-        }
-    };
-    let now = state.clock.now();
-    state.store.set_policy(scope, &policy, now).await?;
-    state
-        .store
-        .record_audit(
-            now,
-            &user.person_id.to_string(),
-            "policy.set",
-            "policy",
-            Some(&format!("{kind}/{id}")),
-            serde_json::to_value(&policy).unwrap_or_default(),
-        )
-        .await?;
-    Ok(see_other(&format!("/admin/policies/{kind}/{id}?msg=policies.saved")))
+    super::policy_form::save(&state, &ctx, &kind, &id, form).await
 }
 
 // ---------------------------------------------------------------- grants
@@ -907,7 +767,7 @@ pub async fn status(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Fla
             people: d.people_active,
             groups: d.groups,
             state: lang.text(if d.stale { "admin.stale" } else { "admin.ok" }),
-            error: d.last_error.unwrap_or_default(),
+            error: d.problems(),
             name: d.name,
         })
         .collect();

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bookings;
 pub mod circuits;
 pub mod export;
+pub mod policy_form;
 pub mod org_admin;
 pub mod reports;
 pub mod search;
