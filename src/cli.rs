@@ -130,6 +130,10 @@ pub struct BenchArgs {
     /// Skip the micro-measurements.
     #[arg(long)]
     pub no_micro: bool,
+    /// Run only the report queries over the generated bookings (no load, no
+    /// other micro-measurement): `--only reports`.
+    #[arg(long, value_parser = ["reports"])]
+    pub only: Option<String>,
     /// Bookings generated to time the report queries on.
     #[arg(long, default_value_t = 1_000_000)]
     pub report_bookings: u64,
@@ -606,6 +610,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         poll_interval_secs: args.poll_interval,
         resa_bin,
         micro: !args.no_micro,
+        only_reports: args.only.as_deref() == Some("reports"),
         report_bookings: args.report_bookings,
         exchangelib_python,
         work_dir: args

@@ -483,7 +483,10 @@ pub async fn run(
 
     // The report queries over a million bookings.
     let (reports, reports_missing) = match reports(cluster, report_bookings, progress).await {
-        Ok(r) => (r, None),
+        Ok((setup, r)) => {
+            timings.extend(setup);
+            (r, None)
+        }
         Err(e) => (Vec::new(), Some(e)),
     };
 
@@ -515,12 +518,15 @@ pub async fn run(
 }
 
 /// The report queries, each timed over the generated data set (a million
-/// bookings by default) in a database of its own, over its whole span.
-async fn reports(
+/// bookings by default) in a database of its own, over its whole span; also
+/// returns, apart, the one-off costs: generating the set (with the rollup's
+/// triggers marking its days) and computing the rollup of all its days, then
+/// the refresh a report pays after one booking changed.
+pub(crate) async fn reports(
     cluster: &crate::devdb::Cluster,
     bookings: u64,
     progress: &(dyn Fn(&str) + Sync),
-) -> BenchResult<Vec<Timing>> {
+) -> BenchResult<(Vec<Timing>, Vec<Timing>)> {
     use crate::store::reports::ReportFilter;
     progress(&format!(
         "  {bookings} réservations pour les rapports / bookings for the reports…"
@@ -529,17 +535,56 @@ async fn reports(
     let store = Store::connect(&cluster.url(&db), 2).await.map_err(err("PostgreSQL"))?;
     store.migrate().await.map_err(err("migration"))?;
     let first_day = NaiveDate::from_ymd_opt(2025, 1, 6).unwrap_or_default();
+    let started = crate::clock::monotonic();
     let set = store
         .generate_dataset(bookings, first_day)
         .await
         .map_err(err("report data set"))?;
+    let generated_ms = started.elapsed().as_secs_f64() * 1000.0;
+    progress("  cumul des rapports / report rollup…");
+    let started = crate::clock::monotonic();
+    let days = store.report_refresh().await.map_err(err("report rollup"))?;
+    let rollup_ms = started.elapsed().as_secs_f64() * 1000.0;
+    store.analyze_reports().await.map_err(err("report rollup"))?;
     let from = paris(first_day, 0, 0);
     let f = ReportFilter::range(from, from + Duration::days(4 * 366));
     let note = format!(
         "{} bookings, {} decisions, {} resources",
         set.bookings, set.decisions, set.resources
     );
+    let setup_note = format!("{note}, {days} (resource, day) pairs");
+    let mut setup = vec![
+        summarise(
+            "rapports : jeu de données / generating the data set",
+            &setup_note,
+            1,
+            vec![generated_ms],
+        ),
+        summarise(
+            "rapports : calcul du cumul / computing the rollup",
+            &setup_note,
+            1,
+            vec![rollup_ms],
+        ),
+    ];
     let e = |e: crate::store::StoreError| e.to_string();
+    // One booking changes (its occurrence cancelled, then accepted again):
+    // the next report recomputes that day first.
+    setup.push(
+        time_async(
+            "rapports : un changement puis occupation / one change then usage",
+            &note,
+            5,
+            |i| {
+                let (store, f) = (&store, &f);
+                async move {
+                    store.touch_generated_booking(i % 2 == 0).await.map_err(e)?;
+                    store.report_usage(f).await.map(|_| ()).map_err(e)
+                }
+            },
+        )
+        .await?,
+    );
     let mut out = Vec::new();
     let n = 5;
     out.push(
@@ -594,7 +639,7 @@ async fn reports(
         .await?,
     );
     store.pool().close().await;
-    Ok(out)
+    Ok((setup, out))
 }
 
 /// Runs the reference script on both pages; the AllProperties timing first.

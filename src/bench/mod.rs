@@ -48,6 +48,8 @@ pub struct BenchOptions {
     pub micro: bool,
     /// Bookings generated for the report queries.
     pub report_bookings: u64,
+    /// Only the report queries (`resa bench --only reports`).
+    pub only_reports: bool,
     /// Python of a virtualenv with exchangelib, for the reference parse.
     pub exchangelib_python: Option<PathBuf>,
     /// Where the cluster, the daemon's configuration and logs go; removed
@@ -75,6 +77,24 @@ pub async fn run(opts: &BenchOptions, progress: &(dyn Fn(&str) + Sync)) -> Bench
         .map_err(err("PostgreSQL"))?
         .map_err(err("PostgreSQL"))?;
     let mut report = Report::new(report::Machine::read(), opts);
+    if opts.only_reports {
+        let (timings, reports, reports_missing) = match micro::reports(&cluster, opts.report_bookings, progress).await {
+            Ok((build, reports)) => (build, reports, None),
+            Err(e) => (Vec::new(), Vec::new(), Some(e)),
+        };
+        report.micro = Some(report::Micro {
+            timings,
+            reports,
+            reports_missing,
+            exchangelib: None,
+            exchangelib_missing: Some("--only reports".to_owned()),
+        });
+        drop(cluster);
+        if !opts.keep {
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        return Ok(report);
+    }
     for &n in &opts.mailboxes {
         progress(&format!("{n} boîtes / mailboxes…"));
         let db = fresh_database(&cluster, &format!("bench_{n}")).await?;

@@ -13,9 +13,12 @@
 //! [`Store::generate_dataset`] writes a realistic data set of any size
 //! straight in the database (with `generate_series`), for the benchmark.
 
+pub mod direct;
+
 use super::{Result, Store};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 /// Which bookings a report covers.
@@ -49,7 +52,9 @@ impl ReportFilter {
 
 /// The resources a filter selects, as a derived table (not a CTE, which would
 /// keep PostgreSQL from scanning occurrences in parallel); binds $3 to $7.
-const SCOPE: &str = "(
+macro_rules! scope {
+    () => {
+        "(
     SELECT r.id, r.name, r.capacity, s.name AS site, s.time_zone, o.name AS organisation,
            t.name_fr AS type_fr, t.name_en AS type_en, t.category
     FROM resources r
@@ -61,7 +66,48 @@ const SCOPE: &str = "(
       AND ($5::uuid IS NULL OR r.resource_type_id = $5)
       AND ($6::uuid IS NULL OR r.id = $6)
       AND ($7::uuid[] IS NULL OR r.id = ANY($7))
-)";
+)"
+    };
+}
+const SCOPE: &str = scope!();
+
+/// The days of the range outside the rollup, for each selected resource: the
+/// first (it holds what started before the range) and a last one cut by the
+/// range's end. Binds $1 to $7.
+macro_rules! edges {
+    () => {
+        concat!(
+            "(SELECT coalesce(array_agg(s0.id), '{}') AS res, coalesce(array_agg(x.d), '{}') AS days
+      FROM ",
+            scope!(),
+            " s0
+      CROSS JOIN LATERAL (
+          SELECT DISTINCT v.d FROM (VALUES (($1 AT TIME ZONE s0.time_zone)::date),
+                                           ((($2 - interval '1 microsecond') AT TIME ZONE s0.time_zone)::date)) v(d)
+      ) x
+      WHERE NOT (x.d::timestamp AT TIME ZONE s0.time_zone > $1
+                 AND (x.d + 1)::timestamp AT TIME ZONE s0.time_zone <= $2))"
+        )
+    };
+}
+const EDGES: &str = edges!();
+
+/// `days`: one row per selected resource and local day of the range, from
+/// the rollup for the days wholly inside it (after its first), computed for
+/// the others. Binds $1 to $7.
+const DAYS: &str = concat!(
+    "WITH edges AS MATERIALIZED ",
+    edges!(),
+    ",
+    days AS (
+        SELECT rd.* FROM report_days rd
+        WHERE rd.day_start > $1 AND rd.day_end <= $2 AND rd.resource_id IN (SELECT id FROM ",
+    scope!(),
+    " s1)
+        UNION ALL
+        SELECT x.* FROM edges e, report_day_rows($1, $2, e.res, e.days) x
+    )"
+);
 
 fn scoped<'q>(
     sql: &'q str,
@@ -192,291 +238,193 @@ pub struct FilterChoices {
 }
 
 impl Store {
+    /// Recomputes the days of the rollup marked dirty since the last refresh;
+    /// returns how many (resource, day) pairs. Every report calls it first,
+    /// so none shows stale figures; the daemon calls it too, so a report
+    /// seldom waits for it.
+    pub async fn report_refresh(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT report_refresh()")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Recomputes the whole rollup, in the given transaction (an import
+    /// rebuilds it before it commits); returns the pairs computed.
+    pub async fn report_rebuild(&self, conn: &mut sqlx::PgConnection) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT report_rebuild()").fetch_one(conn).await?)
+    }
+
     /// Use, cancellations and no-shows of every selected resource, including
     /// the unused ones.
     pub async fn report_usage(&self, f: &ReportFilter) -> Result<Vec<ResourceUsage>> {
+        self.report_refresh().await?;
         let sql = format!(
-            "
+            "{DAYS}
             SELECT sc.id, sc.name, sc.site, sc.organisation, sc.type_fr, sc.type_en, sc.category, sc.capacity,
-                   sc.time_zone, coalesce(u.seconds, 0)::float8 AS seconds, coalesce(u.accepted, 0) AS accepted,
-                   coalesce(u.cancelled, 0) AS cancelled, coalesce(u.released, 0) AS released
+                   sc.time_zone, coalesce(u.seconds, 0)::float8 AS seconds, coalesce(u.accepted, 0)::int8 AS accepted,
+                   coalesce(u.cancelled, 0)::int8 AS cancelled, coalesce(u.released, 0)::int8 AS released
             FROM {SCOPE} sc
             LEFT JOIN (
-                SELECT o.resource_id,
-                       sum(date_part('epoch', least(upper(o.period), $2) - greatest(lower(o.period), $1)))
-                           FILTER (WHERE o.status = 'accepted') AS seconds,
-                       count(*) FILTER (WHERE o.status = 'accepted') AS accepted,
-                       count(*) FILTER (WHERE o.status = 'cancelled') AS cancelled,
-                       count(*) FILTER (WHERE o.status = 'released') AS released
-                FROM occurrences o
-                WHERE o.period && tstzrange($1, $2) AND o.resource_id IN (SELECT id FROM {SCOPE} s0)
-                  AND o.status IN ('accepted', 'cancelled', 'released')
-                GROUP BY o.resource_id
+                SELECT resource_id, sum(booked_seconds) AS seconds, sum(accepted) AS accepted,
+                       sum(cancelled) AS cancelled, sum(released) AS released
+                FROM days GROUP BY resource_id
             ) u ON u.resource_id = sc.id
             ORDER BY sc.name, sc.id"
         );
         let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ResourceUsage {
-                    resource_id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    site: r.try_get("site")?,
-                    organisation: r.try_get("organisation")?,
-                    type_fr: r.try_get("type_fr")?,
-                    type_en: r.try_get("type_en")?,
-                    category: r.try_get("category")?,
-                    capacity: r.try_get("capacity")?,
-                    time_zone: r.try_get("time_zone")?,
-                    booked_seconds: r.try_get("seconds")?,
-                    accepted: r.try_get("accepted")?,
-                    cancelled: r.try_get("cancelled")?,
-                    released: r.try_get("released")?,
-                })
-            })
-            .collect()
+        usage_rows(&rows)
     }
 
     /// Booked seconds by weekday and hour, in each site's local time; only
-    /// the cells with some use.
-    ///
-    /// Occurrences are first counted by start and length (meetings start on
-    /// round times and last round durations, so a million of them make some
-    /// tens of thousands of groups), only then placed in the local week (in
-    /// seconds from Monday 00:00) and spread over the hours they cover,
-    /// wrapping from Sunday night to Monday: converting time zones row by
-    /// row would cost more than the whole rest of the query.
+    /// the cells with some use. Each day's part of an occurrence is spread
+    /// from its local start over the hours it covers.
     pub async fn report_heat_map(&self, f: &ReportFilter) -> Result<Vec<HeatCell>> {
+        self.report_refresh().await?;
+        let sums = (0..25)
+            .map(|k| format!("sum(h{k:02}) AS h{k:02}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cells = (0..25).map(|k| format!("h{k:02}")).collect::<Vec<_>>().join(", ");
         let sql = format!(
-            "
-            WITH starts AS (
-                SELECT sc.time_zone, greatest(lower(o.period), $1) AS s,
-                       date_part('epoch', least(upper(o.period), $2) - greatest(lower(o.period), $1))::int8 AS len,
-                       count(*) AS n
-                FROM occurrences o JOIN {SCOPE} sc ON sc.id = o.resource_id
-                WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
-                GROUP BY 1, 2, 3
-            ),
-            slots AS (
-                SELECT ((date_part('isodow', s AT TIME ZONE time_zone) - 1) * 86400
-                        + date_part('epoch', (s AT TIME ZONE time_zone)::time))::int8 AS ws, len, sum(n) AS n
-                FROM starts GROUP BY 1, 2
-            )
-            SELECT (k % 168) / 24 + 1 AS weekday, k % 24 AS hour,
-                   sum(n * (least((k + 1) * 3600, ws + len) - greatest(k * 3600, ws)))::float8 AS seconds
-            FROM slots CROSS JOIN LATERAL generate_series(ws / 3600, (ws + len - 1) / 3600) k
-            WHERE len > 0
+            "{DAYS},
+            by_weekday AS (SELECT isodow, {sums} FROM days GROUP BY isodow)
+            SELECT (((w.isodow - 1) * 24 + u.k - 1) % 168) / 24 + 1 AS weekday,
+                   ((w.isodow - 1) * 24 + u.k - 1) % 24 AS hour, sum(u.v)::float8 AS seconds
+            FROM by_weekday w CROSS JOIN LATERAL unnest(ARRAY[{cells}]) WITH ORDINALITY u(v, k)
+            WHERE u.v > 0
             GROUP BY 1, 2
             ORDER BY 1, 2"
         );
         let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HeatCell {
-                    weekday: u32::try_from(r.try_get::<i64, _>("weekday")?).unwrap_or(0),
-                    hour: u32::try_from(r.try_get::<i64, _>("hour")?).unwrap_or(0),
-                    booked_seconds: r.try_get("seconds")?,
-                })
-            })
-            .collect()
+        heat_rows(&rows)
     }
 
     /// Declined and partially accepted requests by reason code (a request
     /// counts once per reason it was given), most frequent first.
     pub async fn report_decline_reasons(&self, f: &ReportFilter) -> Result<Vec<ReasonCount>> {
+        self.report_refresh().await?;
         let sql = format!(
-            "WITH refused AS (
-                SELECT d.id, d.reasons FROM decisions d
-                WHERE d.outcome IN ('decline', 'accept_partially') AND d.decided_at >= $1 AND d.decided_at < $2
-                  AND d.resource_id IN (SELECT id FROM {SCOPE} s0)
-            ),
-            codes AS (
-                SELECT rf.id, r->>'code' AS code FROM refused rf, jsonb_array_elements(rf.reasons) r
-                WHERE r ? 'code'
+            "WITH edges AS MATERIALIZED {EDGES},
+            reasons AS (
+                SELECT rd.code, rd.requests FROM report_day_reasons rd
+                WHERE rd.day_start > $1 AND rd.day_end <= $2 AND rd.resource_id IN (SELECT id FROM {SCOPE} s1)
                 UNION ALL
-                SELECT rf.id, rr->>'code' FROM refused rf, jsonb_array_elements(rf.reasons) r,
-                       jsonb_array_elements(CASE WHEN jsonb_typeof(r->'declined_occurrences') = 'array'
-                                                 THEN r->'declined_occurrences' ELSE '[]' END) x,
-                       jsonb_array_elements(CASE WHEN jsonb_typeof(x->'reasons') = 'array'
-                                                 THEN x->'reasons' ELSE '[]' END) rr
-                WHERE rr ? 'code'
+                SELECT x.code, x.requests FROM edges e, report_day_reason_rows($1, $2, e.res, e.days) x
             )
-            SELECT code, count(DISTINCT id) AS n FROM codes GROUP BY code ORDER BY n DESC, code"
+            SELECT code, sum(requests)::int8 AS n FROM reasons GROUP BY code ORDER BY n DESC, code"
         );
         let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReasonCount {
-                    code: r.try_get("code")?,
-                    requests: r.try_get("n")?,
-                })
-            })
-            .collect()
+        reason_rows(&rows)
     }
 
     /// Unmet demand by resource: only the resources with some, most first.
     pub async fn report_declines_by_resource(&self, f: &ReportFilter) -> Result<Vec<DeclinesOfResource>> {
+        self.report_refresh().await?;
         let sql = format!(
-            "
-            SELECT sc.id, sc.name,
-                   count(*) FILTER (WHERE d.outcome = 'decline') AS declined,
-                   count(*) FILTER (WHERE d.outcome = 'accept_partially') AS partially,
-                   count(*) FILTER (WHERE d.outcome = 'refuse') AS refused
-            FROM decisions d JOIN {SCOPE} sc ON sc.id = d.resource_id
-            WHERE d.outcome IN ('decline', 'accept_partially', 'refuse') AND d.decided_at >= $1 AND d.decided_at < $2
+            "{DAYS}
+            SELECT sc.id, sc.name, sum(d.declined)::int8 AS declined, sum(d.partially)::int8 AS partially,
+                   sum(d.refused)::int8 AS refused
+            FROM days d JOIN {SCOPE} sc ON sc.id = d.resource_id
             GROUP BY sc.id, sc.name
-            ORDER BY count(*) DESC, sc.name, sc.id"
+            HAVING sum(d.declined + d.partially + d.refused) > 0
+            ORDER BY sum(d.declined + d.partially + d.refused) DESC, sc.name, sc.id"
         );
         let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeclinesOfResource {
-                    resource_id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    declined: r.try_get("declined")?,
-                    partially: r.try_get("partially")?,
-                    refused: r.try_get("refused")?,
-                })
-            })
-            .collect()
+        decline_rows(&rows)
     }
 
     /// Requests held in the range, and the time from the hold to the
     /// approver's answer (the first approval or refusal that followed).
     pub async fn report_approvals(&self, f: &ReportFilter) -> Result<ApprovalStats> {
+        self.report_refresh().await?;
         let sql = format!(
-            "WITH held AS (
-                SELECT h.id, h.decided_at, a.outcome, date_part('epoch', a.decided_at - h.decided_at)::float8 AS waited
-                FROM decisions h
-                LEFT JOIN LATERAL (
-                    SELECT d2.outcome, d2.decided_at FROM decisions d2
-                    WHERE d2.booking_id = h.booking_id AND d2.id > h.id AND d2.outcome IN ('approve', 'refuse')
-                    ORDER BY d2.id LIMIT 1
-                ) a ON true
-                WHERE h.outcome = 'hold' AND h.decided_at >= $1 AND h.decided_at < $2
-                  AND h.resource_id IN (SELECT id FROM {SCOPE} s0)
-            )
-            SELECT count(*) AS held,
-                   count(*) FILTER (WHERE outcome = 'approve') AS approved,
-                   count(*) FILTER (WHERE outcome = 'refuse') AS refused,
-                   count(*) FILTER (WHERE outcome IS NULL) AS undecided,
-                   avg(waited) AS mean, percentile_cont(0.5) WITHIN GROUP (ORDER BY waited) AS median,
-                   max(waited) AS max
-            FROM held"
+            "{DAYS}
+            SELECT coalesce(sum(held), 0)::int8 AS held, coalesce(sum(held_approved), 0)::int8 AS approved,
+                   coalesce(sum(held_refused), 0)::int8 AS refused,
+                   coalesce(sum(held_undecided), 0)::int8 AS undecided,
+                   CASE WHEN sum(wait_n) > 0 THEN sum(wait_sum) / sum(wait_n)::float8 END AS mean,
+                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY w)
+                    FROM days d2, unnest(d2.waits) w) AS median,
+                   max(wait_max) AS max
+            FROM days"
         );
         let r = scoped(&sql, f).fetch_one(self.pool()).await?;
-        Ok(ApprovalStats {
-            held: r.try_get("held")?,
-            approved: r.try_get("approved")?,
-            refused: r.try_get("refused")?,
-            undecided: r.try_get("undecided")?,
-            mean_seconds: r.try_get("mean")?,
-            median_seconds: r.try_get("median")?,
-            max_seconds: r.try_get("max")?,
-        })
+        approval_row(&r)
     }
 
     /// Attendees against capacity, per resource with a capacity, over the
     /// accepted occurrences whose attendee count is known.
     pub async fn report_capacity(&self, f: &ReportFilter) -> Result<Vec<CapacityOfResource>> {
+        self.report_refresh().await?;
         let sql = format!(
-            "
-            SELECT sc.id, sc.name, sc.capacity, count(*) AS n, avg(b.attendee_count)::float8 AS mean,
-                   count(*) FILTER (WHERE b.attendee_count * 4 <= sc.capacity) AS b1,
-                   count(*) FILTER (WHERE b.attendee_count * 4 > sc.capacity AND b.attendee_count * 2 <= sc.capacity) AS b2,
-                   count(*) FILTER (WHERE b.attendee_count * 2 > sc.capacity AND b.attendee_count * 4 <= sc.capacity * 3) AS b3,
-                   count(*) FILTER (WHERE b.attendee_count * 4 > sc.capacity * 3 AND b.attendee_count <= sc.capacity) AS b4,
-                   count(*) FILTER (WHERE b.attendee_count > sc.capacity) AS b5
-            FROM occurrences o
-            JOIN {SCOPE} sc ON sc.id = o.resource_id
-            JOIN bookings b ON b.id = o.booking_id
-            WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
-              AND sc.capacity > 0 AND b.attendee_count IS NOT NULL
+            "{DAYS}
+            SELECT sc.id, sc.name, sc.capacity, sum(d.cap_n)::int8 AS n,
+                   (sum(d.cap_sum)::numeric / sum(d.cap_n))::float8 AS mean,
+                   sum(d.cap_b1)::int8 AS b1, sum(d.cap_b2)::int8 AS b2, sum(d.cap_b3)::int8 AS b3,
+                   sum(d.cap_b4)::int8 AS b4, sum(d.cap_b5)::int8 AS b5
+            FROM days d JOIN {SCOPE} sc ON sc.id = d.resource_id
+            WHERE sc.capacity > 0
             GROUP BY sc.id, sc.name, sc.capacity
+            HAVING sum(d.cap_n) > 0
             ORDER BY sc.name, sc.id"
         );
         let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CapacityOfResource {
-                    resource_id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    capacity: r.try_get("capacity")?,
-                    occurrences: r.try_get("n")?,
-                    mean_attendees: r.try_get("mean")?,
-                    buckets: [
-                        r.try_get("b1")?,
-                        r.try_get("b2")?,
-                        r.try_get("b3")?,
-                        r.try_get("b4")?,
-                        r.try_get("b5")?,
-                    ],
-                })
-            })
-            .collect()
+        capacity_rows(&rows)
     }
 
     /// Time from the request to the start of each accepted occurrence in the
     /// range.
     pub async fn report_lead_time(&self, f: &ReportFilter) -> Result<LeadTime> {
+        self.report_refresh().await?;
         let sql = format!(
-            "
-            SELECT count(*) AS n,
-                   count(*) FILTER (WHERE lead < 86400) AS b1,
-                   count(*) FILTER (WHERE lead >= 86400 AND lead < 7 * 86400) AS b2,
-                   count(*) FILTER (WHERE lead >= 7 * 86400 AND lead < 30 * 86400) AS b3,
-                   count(*) FILTER (WHERE lead >= 30 * 86400) AS b4,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY lead) AS median, avg(lead) AS mean
-            FROM (
-                SELECT greatest(date_part('epoch', lower(o.period) - b.requested_at), 0)::float8 AS lead
-                FROM occurrences o JOIN bookings b ON b.id = o.booking_id
-                WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
-                  AND o.resource_id IN (SELECT id FROM {SCOPE} s0)
-            ) x"
+            "{DAYS}
+            SELECT coalesce(sum(lead_n), 0)::int8 AS n, coalesce(sum(lead_b1), 0)::int8 AS b1,
+                   coalesce(sum(lead_b2), 0)::int8 AS b2, coalesce(sum(lead_b3), 0)::int8 AS b3,
+                   coalesce(sum(lead_b4), 0)::int8 AS b4,
+                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l)
+                    FROM days d2, unnest(d2.leads) l) AS median,
+                   CASE WHEN sum(lead_n) > 0 THEN sum(lead_sum) / sum(lead_n)::float8 END AS mean
+            FROM days"
         );
         let r = scoped(&sql, f).fetch_one(self.pool()).await?;
-        Ok(LeadTime {
-            occurrences: r.try_get("n")?,
-            buckets: [r.try_get("b1")?, r.try_get("b2")?, r.try_get("b3")?, r.try_get("b4")?],
-            median_seconds: r.try_get("median")?,
-            mean_seconds: r.try_get("mean")?,
-        })
+        lead_row(&r)
     }
 
     /// Use by the organisation of the organiser (through their directory, or
     /// as kept when the booking was anonymised), largest first.
     pub async fn report_organisations(&self, f: &ReportFilter) -> Result<Vec<OrganisationUsage>> {
+        self.report_refresh().await?;
         let sql = format!(
-            "
-            SELECT og.id, og.name,
-                   sum(date_part('epoch', least(upper(o.period), $2) - greatest(lower(o.period), $1)))::float8
-                       AS seconds,
-                   count(*) AS n, count(DISTINCT o.booking_id) AS bookings,
-                   coalesce(sum(c.odometer_in_km - c.odometer_out_km), 0)::int8 AS km
-            FROM occurrences o
-            JOIN bookings b ON b.id = o.booking_id
-            LEFT JOIN people p ON p.id = b.organiser_person_id
-            LEFT JOIN directories d ON d.id = p.directory_id
-            LEFT JOIN organisations og ON og.id = coalesce(b.organiser_organisation_id, d.organisation_id)
-            LEFT JOIN checkouts c ON c.occurrence_id = o.id
-            WHERE o.status = 'accepted' AND o.period && tstzrange($1, $2)
-              AND o.resource_id IN (SELECT id FROM {SCOPE} s0)
+            "WITH edges AS MATERIALIZED {EDGES},
+            orgs AS (
+                SELECT rd.organisation_id, rd.booked_seconds, rd.occurrences, rd.single_bookings,
+                       rd.multi_bookings, rd.kilometres
+                FROM report_day_orgs rd
+                WHERE rd.day_start > $1 AND rd.day_end <= $2 AND rd.resource_id IN (SELECT id FROM {SCOPE} s1)
+                UNION ALL
+                SELECT x.organisation_id, x.booked_seconds, x.occurrences, x.single_bookings, x.multi_bookings,
+                       x.kilometres
+                FROM edges e, report_day_org_rows($1, $2, e.res, e.days) x
+            ),
+            totals AS (
+                SELECT organisation_id, sum(booked_seconds) AS seconds, sum(occurrences) AS n,
+                       sum(single_bookings) AS single, sum(kilometres) AS km
+                FROM orgs GROUP BY organisation_id
+            ),
+            multi AS (
+                SELECT organisation_id, count(DISTINCT m) AS n FROM orgs, unnest(multi_bookings) m
+                GROUP BY organisation_id
+            )
+            SELECT og.id, og.name, sum(t.seconds)::float8 AS seconds, sum(t.n)::int8 AS n,
+                   (sum(t.single) + coalesce(sum(mu.n), 0))::int8 AS bookings, coalesce(sum(t.km), 0)::int8 AS km
+            FROM totals t
+            LEFT JOIN multi mu ON mu.organisation_id IS NOT DISTINCT FROM t.organisation_id
+            LEFT JOIN organisations og ON og.id = t.organisation_id
             GROUP BY og.id, og.name
             ORDER BY seconds DESC, og.name"
         );
         let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OrganisationUsage {
-                    organisation_id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    booked_seconds: r.try_get("seconds")?,
-                    occurrences: r.try_get("n")?,
-                    bookings: r.try_get("bookings")?,
-                    kilometres: r.try_get("km")?,
-                })
-            })
-            .collect()
+        organisation_rows(&rows)
     }
 
     /// The organisations, sites, resource types and resources the filter
@@ -516,6 +464,122 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+fn usage_rows(rows: &[PgRow]) -> Result<Vec<ResourceUsage>> {
+    rows.iter()
+        .map(|r| {
+            Ok(ResourceUsage {
+                resource_id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                site: r.try_get("site")?,
+                organisation: r.try_get("organisation")?,
+                type_fr: r.try_get("type_fr")?,
+                type_en: r.try_get("type_en")?,
+                category: r.try_get("category")?,
+                capacity: r.try_get("capacity")?,
+                time_zone: r.try_get("time_zone")?,
+                booked_seconds: r.try_get("seconds")?,
+                accepted: r.try_get("accepted")?,
+                cancelled: r.try_get("cancelled")?,
+                released: r.try_get("released")?,
+            })
+        })
+        .collect()
+}
+
+fn heat_rows(rows: &[PgRow]) -> Result<Vec<HeatCell>> {
+    rows.iter()
+        .map(|r| {
+            Ok(HeatCell {
+                weekday: u32::try_from(r.try_get::<i64, _>("weekday")?).unwrap_or(0),
+                hour: u32::try_from(r.try_get::<i64, _>("hour")?).unwrap_or(0),
+                booked_seconds: r.try_get("seconds")?,
+            })
+        })
+        .collect()
+}
+
+fn reason_rows(rows: &[PgRow]) -> Result<Vec<ReasonCount>> {
+    rows.iter()
+        .map(|r| {
+            Ok(ReasonCount {
+                code: r.try_get("code")?,
+                requests: r.try_get("n")?,
+            })
+        })
+        .collect()
+}
+
+fn decline_rows(rows: &[PgRow]) -> Result<Vec<DeclinesOfResource>> {
+    rows.iter()
+        .map(|r| {
+            Ok(DeclinesOfResource {
+                resource_id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                declined: r.try_get("declined")?,
+                partially: r.try_get("partially")?,
+                refused: r.try_get("refused")?,
+            })
+        })
+        .collect()
+}
+
+fn approval_row(r: &PgRow) -> Result<ApprovalStats> {
+    Ok(ApprovalStats {
+        held: r.try_get("held")?,
+        approved: r.try_get("approved")?,
+        refused: r.try_get("refused")?,
+        undecided: r.try_get("undecided")?,
+        mean_seconds: r.try_get("mean")?,
+        median_seconds: r.try_get("median")?,
+        max_seconds: r.try_get("max")?,
+    })
+}
+
+fn capacity_rows(rows: &[PgRow]) -> Result<Vec<CapacityOfResource>> {
+    rows.iter()
+        .map(|r| {
+            Ok(CapacityOfResource {
+                resource_id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                capacity: r.try_get("capacity")?,
+                occurrences: r.try_get("n")?,
+                mean_attendees: r.try_get("mean")?,
+                buckets: [
+                    r.try_get("b1")?,
+                    r.try_get("b2")?,
+                    r.try_get("b3")?,
+                    r.try_get("b4")?,
+                    r.try_get("b5")?,
+                ],
+            })
+        })
+        .collect()
+}
+
+fn lead_row(r: &PgRow) -> Result<LeadTime> {
+    Ok(LeadTime {
+        occurrences: r.try_get("n")?,
+        buckets: [r.try_get("b1")?, r.try_get("b2")?, r.try_get("b3")?, r.try_get("b4")?],
+        median_seconds: r.try_get("median")?,
+        mean_seconds: r.try_get("mean")?,
+    })
+}
+
+fn organisation_rows(rows: &[PgRow]) -> Result<Vec<OrganisationUsage>> {
+    rows.iter()
+        .map(|r| {
+            Ok(OrganisationUsage {
+                organisation_id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                booked_seconds: r.try_get("seconds")?,
+                occurrences: r.try_get("n")?,
+                bookings: r.try_get("bookings")?,
+                kilometres: r.try_get("km")?,
+            })
+        })
+        .collect()
 }
 
 /// What [`Store::generate_dataset`] wrote.
@@ -668,7 +732,14 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        for table in ["bookings", "occurrences", "decisions", "resources", "people"] {
+        for table in [
+            "bookings",
+            "occurrences",
+            "decisions",
+            "resources",
+            "people",
+            "report_dirty",
+        ] {
             sqlx::query(&format!("ANALYZE {table}")).execute(self.pool()).await?;
         }
         Ok(Dataset {
@@ -677,5 +748,26 @@ impl Store {
             bookings: n,
             decisions,
         })
+    }
+
+    /// Refreshes the planner's statistics of the rollup after a bulk load.
+    pub async fn analyze_reports(&self) -> Result<()> {
+        for table in ["report_days", "report_day_reasons", "report_day_orgs"] {
+            sqlx::query(&format!("ANALYZE {table}")).execute(self.pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// Cancels (or accepts again) the occurrence of the first generated
+    /// booking: one change for the benchmark to time the refresh it costs.
+    pub async fn touch_generated_booking(&self, cancel: bool) -> Result<()> {
+        sqlx::query(
+            "UPDATE occurrences SET status = CASE WHEN $1 THEN 'cancelled' ELSE 'accepted' END
+             WHERE booking_id = (SELECT id FROM bookings WHERE uid = 'bench-0')",
+        )
+        .bind(cancel)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 }

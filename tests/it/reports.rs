@@ -789,3 +789,244 @@ async fn the_daemons_retention_job_runs_at_start_and_stops_on_shutdown() {
         .expect("the job stops")
         .expect("no panic");
 }
+
+// ------------------------------------------------------------------ the rollup
+
+/// Every report, read from the rollup and computed straight from the
+/// occurrences and decisions, with lengths and means rounded to the
+/// millisecond (sums in another order may differ in the last bit).
+async fn both_ways(store: &Store, f: &ReportFilter) -> (String, String) {
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    let usage = |u: Vec<resa::store::reports::ResourceUsage>| {
+        u.into_iter()
+            .map(|u| (u.name, round(u.booked_seconds), u.accepted, u.cancelled, u.released))
+            .collect::<Vec<_>>()
+    };
+    let heat = |h: Vec<resa::store::reports::HeatCell>| {
+        h.into_iter()
+            .map(|c| (c.weekday, c.hour, round(c.booked_seconds)))
+            .collect::<Vec<_>>()
+    };
+    let approvals = |a: resa::store::reports::ApprovalStats| {
+        (
+            a.held,
+            a.approved,
+            a.refused,
+            a.undecided,
+            a.mean_seconds.map(round),
+            a.median_seconds.map(round),
+            a.max_seconds.map(round),
+        )
+    };
+    let capacity = |c: Vec<resa::store::reports::CapacityOfResource>| {
+        c.into_iter()
+            .map(|c| (c.name, c.capacity, c.occurrences, round(c.mean_attendees), c.buckets))
+            .collect::<Vec<_>>()
+    };
+    let lead = |l: resa::store::reports::LeadTime| {
+        (
+            l.occurrences,
+            l.buckets,
+            l.median_seconds.map(round),
+            l.mean_seconds.map(round),
+        )
+    };
+    let orgs = |o: Vec<resa::store::reports::OrganisationUsage>| {
+        o.into_iter()
+            .map(|o| (o.name, round(o.booked_seconds), o.occurrences, o.bookings, o.kilometres))
+            .collect::<Vec<_>>()
+    };
+    let rollup = format!(
+        "{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}",
+        usage(store.report_usage(f).await.expect("usage")),
+        heat(store.report_heat_map(f).await.expect("heat")),
+        store.report_decline_reasons(f).await.expect("reasons"),
+        store.report_declines_by_resource(f).await.expect("declines"),
+        approvals(store.report_approvals(f).await.expect("approvals")),
+        capacity(store.report_capacity(f).await.expect("capacity")),
+        lead(store.report_lead_time(f).await.expect("lead")),
+        orgs(store.report_organisations(f).await.expect("organisations")),
+    );
+    let direct = format!(
+        "{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}",
+        usage(store.report_usage_direct(f).await.expect("usage")),
+        heat(store.report_heat_map_direct(f).await.expect("heat")),
+        store.report_decline_reasons_direct(f).await.expect("reasons"),
+        store.report_declines_by_resource_direct(f).await.expect("declines"),
+        approvals(store.report_approvals_direct(f).await.expect("approvals")),
+        capacity(store.report_capacity_direct(f).await.expect("capacity")),
+        lead(store.report_lead_time_direct(f).await.expect("lead")),
+        orgs(store.report_organisations_direct(f).await.expect("organisations")),
+    );
+    (rollup, direct)
+}
+
+/// The filters compared: ranges on local midnights and cut anywhere, one
+/// partial day, and each kind of selection.
+async fn filters(store: &Store) -> Vec<ReportFilter> {
+    let paris = |d: u32, h: u32, m: u32| {
+        chrono_tz::Europe::Paris
+            .with_ymd_and_hms(2026, 3, d, h, m, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    let ids = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, Uuid>(sql)
+            .fetch_all(store.pool())
+            .await
+            .expect("ids")
+    };
+    let orgs = ids("SELECT id FROM organisations ORDER BY slug").await;
+    let sites = ids("SELECT id FROM sites ORDER BY slug, id").await;
+    let types = ids("SELECT id FROM resource_types ORDER BY slug").await;
+    let resources = ids("SELECT id FROM resources ORDER BY name").await;
+    let whole = ReportFilter::range(paris(14, 0, 0), paris(31, 0, 0) + Duration::days(2));
+    let mut out = vec![
+        whole.clone(),
+        ReportFilter::range(paris(17, 10, 17), paris(27, 15, 43)),
+        ReportFilter::range(paris(18, 9, 20), paris(18, 21, 5)),
+        ReportFilter::range(paris(19, 0, 0), paris(20, 0, 0)),
+        // Around the change to summer time (night of 28 to 29 March).
+        ReportFilter::range(paris(28, 0, 0), paris(30, 0, 0)),
+    ];
+    for (k, o) in orgs.iter().enumerate() {
+        out.push(ReportFilter {
+            organisation_id: Some(*o),
+            ..whole.clone()
+        });
+        if let Some(s) = sites.get(k * 3) {
+            out.push(ReportFilter {
+                site_id: Some(*s),
+                ..whole.clone()
+            });
+        }
+    }
+    for t in &types {
+        out.push(ReportFilter {
+            resource_type_id: Some(*t),
+            ..whole.clone()
+        });
+    }
+    out.push(ReportFilter {
+        resource_id: resources.get(7).copied(),
+        ..whole.clone()
+    });
+    out.push(ReportFilter {
+        visible: Some(resources.iter().step_by(5).copied().collect()),
+        ..ReportFilter::range(paris(16, 12, 0), paris(25, 0, 0))
+    });
+    out
+}
+
+async fn assert_rollup_matches(store: &Store, phase: &str) {
+    for f in filters(store).await {
+        let (rollup, direct) = both_ways(store, &f).await;
+        assert!(
+            rollup == direct,
+            "{phase}: the rollup differs from the direct computation for {f:?}\nrollup:\n{rollup}\ndirect:\n{direct}"
+        );
+    }
+    let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM report_dirty")
+        .fetch_one(store.pool())
+        .await
+        .expect("dirty");
+    let days: i64 = sqlx::query_scalar("SELECT count(*) FROM report_days")
+        .fetch_one(store.pool())
+        .await
+        .expect("days");
+    assert_eq!(dirty, 0, "{phase}: every report refreshes the rollup first");
+    assert!(days > 1000, "{phase}: the reports read the rollup ({days} days)");
+}
+
+/// The rollup gives the same figures as the direct computation on a random
+/// data set (seeded, so a failure repeats), after bulk inserts, after
+/// updates, cancellations, approvals, check-outs and catalogue changes made
+/// statement by statement, and after retention.
+#[tokio::test]
+async fn the_rollup_gives_the_figures_of_the_direct_computation() {
+    let db = test_db().await;
+    let store = db.store();
+    // Three weeks from Monday 16 March 2026, across the change to summer time.
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 3, 16).expect("date");
+    store.generate_dataset(20_000, first).await.expect("generated");
+    assert_rollup_matches(store, "generated").await;
+
+    let mut c = store.pool().acquire().await.expect("connection");
+    sqlx::query("SELECT setseed(0.17)")
+        .execute(&mut *c)
+        .await
+        .expect("seed");
+    for sql in [
+        // Evening meetings that cross midnight, and weekly series of three
+        // evenings (one booking, three occurrences) on the cars.
+        "WITH picked AS (
+            SELECT r.id, row_number() OVER (ORDER BY random()) AS k FROM resources r
+         ), made AS (
+            INSERT INTO bookings (resource_id, uid, source, organiser_person_id, organiser_address, attendee_count,
+                                  status, requested_at)
+            SELECT p.id, 'evening-' || p.k, 'web',
+                   (SELECT id FROM people ORDER BY random() + p.k * 0 LIMIT 1),
+                   'x@resa.invalid', 1 + (random() * 30)::int, 'accepted',
+                   timestamptz '2026-03-10 08:00+01' + random() * interval '10 days'
+            FROM picked p WHERE p.k <= 60
+            RETURNING id, resource_id, uid
+         )
+         INSERT INTO occurrences (booking_id, resource_id, original_start, period, blocked, status)
+         SELECT m.id, m.resource_id, s, tstzrange(s, s + interval '9 hours'), tstzrange(s, s + interval '9 hours'),
+                'accepted'
+         FROM made m, generate_series(0, CASE WHEN substr(m.uid, 9)::int % 3 = 0 THEN 2 ELSE 0 END) w,
+              LATERAL (SELECT timestamptz '2026-03-17 20:00+01' + make_interval(days => w * 7 + substr(m.uid, 9)::int % 3)
+                       + make_interval(mins => (random() * 50)::int) AS s) x",
+        // Cancellations and no-shows.
+        "UPDATE occurrences SET status = 'cancelled' WHERE status = 'accepted' AND random() < 0.05",
+        "UPDATE occurrences SET status = 'released', released_at = lower(period) + interval '15 minutes'
+         WHERE status = 'accepted' AND random() < 0.02",
+        // Corrected attendee counts and request times.
+        "UPDATE bookings SET attendee_count = 1 + (random() * 40)::int WHERE random() < 0.05",
+        "UPDATE bookings SET requested_at = requested_at - interval '3 days' WHERE random() < 0.03",
+        // Held requests answered: approved or refused.
+        "INSERT INTO decisions (booking_id, resource_id, uid, decided_at, outcome, decided_by)
+         SELECT b.id, b.resource_id, b.uid, b.requested_at + random() * interval '2 days',
+                CASE WHEN random() < 0.5 THEN 'approve' ELSE 'refuse' END, 'manager'
+         FROM bookings b WHERE b.status = 'held' AND random() < 0.6",
+        // Declines whose reasons name declined occurrences.
+        "INSERT INTO decisions (booking_id, resource_id, uid, decided_at, outcome, reasons, decided_by)
+         SELECT b.id, b.resource_id, b.uid, b.requested_at + interval '1 second', 'accept_partially',
+                '[{\"code\": \"partial\", \"declined_occurrences\": [{\"reasons\": [{\"code\": \"conflict\"}, {\"code\": \"blackout\"}]}]}]',
+                'engine'
+         FROM bookings b WHERE random() < 0.01",
+        // Vehicles driven.
+        "INSERT INTO checkouts (occurrence_id, resource_id, out_at, odometer_out_km, odometer_in_km)
+         SELECT o.id, o.resource_id, lower(o.period), 1000, 1000 + (random() * 300)::int
+         FROM occurrences o JOIN resources r ON r.id = o.resource_id
+         WHERE o.status = 'accepted' AND r.capacity IS NULL AND random() < 0.3",
+        // A room made bigger, an agent moved to the other organisation's
+        // directory, a site moved to another time zone.
+        "UPDATE resources SET capacity = capacity + 10 WHERE id = (SELECT id FROM resources WHERE capacity IS NOT NULL ORDER BY name LIMIT 1)",
+        "UPDATE people SET directory_id = (SELECT id FROM directories WHERE id <> people.directory_id LIMIT 1)
+         WHERE id IN (SELECT organiser_person_id FROM bookings WHERE organiser_person_id IS NOT NULL ORDER BY random() LIMIT 20)",
+        "UPDATE sites SET time_zone = 'America/Cayenne' WHERE slug = 'site-2'",
+        // Some occurrences removed for good.
+        "DELETE FROM occurrences WHERE status = 'cancelled' AND random() < 0.2",
+    ] {
+        sqlx::query(sql).execute(&mut *c).await.expect(sql);
+    }
+    drop(c);
+    assert_rollup_matches(store, "changed").await;
+
+    let later = Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid");
+    let run = store
+        .apply_retention(later - Duration::days(30), later)
+        .await
+        .expect("retention");
+    assert!(run.bookings > 10_000, "{run:?}");
+    assert_rollup_matches(store, "after retention").await;
+
+    // Rebuilt from scratch, the rollup holds the same.
+    let before = both_ways(store, &filters(store).await[1]).await.0;
+    let mut c = store.pool().acquire().await.expect("connection");
+    store.report_rebuild(&mut c).await.expect("rebuild");
+    drop(c);
+    assert_eq!(both_ways(store, &filters(store).await[1]).await.0, before);
+}
