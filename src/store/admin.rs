@@ -552,3 +552,40 @@ impl Store {
         Ok(Deletion::Deleted)
     }
 }
+
+/// The local holidays of sites between `lo` and `hi`, each as a blackout of
+/// its site over the whole local day (in the site's time zone), named after
+/// the holiday: the decision path adds them to the stored blackouts, so a
+/// request on that day is declined with the holiday's name.
+pub(super) async fn holiday_blackouts(
+    tx: &mut Transaction<'_, Postgres>,
+    lo: DateTime<Utc>,
+    hi: DateTime<Utc>,
+) -> Result<Vec<crate::domain::holidays::Blackout>> {
+    // A day's local bounds are at most 14 hours from UTC's, hence the day of
+    // margin on each side before the exact overlap test.
+    let rows = sqlx::query(
+        "SELECT h.site_id, h.name,
+                h.day::timestamp AT TIME ZONE s.time_zone AS s,
+                (h.day + 1)::timestamp AT TIME ZONE s.time_zone AS e
+         FROM holidays h JOIN sites s ON s.id = h.site_id
+         WHERE h.day BETWEEN ($1 AT TIME ZONE 'UTC')::date - 1 AND ($2 AT TIME ZONE 'UTC')::date + 1",
+    )
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (start, end): (DateTime<Utc>, DateTime<Utc>) = (r.try_get("s")?, r.try_get("e")?);
+        if start < hi && lo < end {
+            out.push(crate::domain::holidays::Blackout {
+                scope: crate::domain::Scope::Site(r.try_get("site_id")?),
+                start,
+                end,
+                reason: r.try_get("name")?,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -994,6 +994,7 @@ async fn blackouts(
             reason: r.try_get("reason")?,
         });
     }
+    out.extend(super::admin::holiday_blackouts(tx, lo, hi).await?);
     Ok(out)
 }
 

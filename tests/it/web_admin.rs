@@ -348,6 +348,28 @@ async fn opening_hours_typed_for_a_site_decide_the_next_request_of_its_rooms() {
     assert_eq!(audit.len(), 2);
     assert_eq!(audit[0].actor, w.admin.to_string());
 
+    // A local holiday closes the site that whole day, whatever the hours say.
+    let a = post(
+        &w,
+        &format!("/admin/sites/{site}/holidays"),
+        &admin,
+        &[("day", "2026-12-01"), ("name", "Fête de la ville")],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let (kind, codes) = ask(&w, room.id, "feast", tue(11, 0), tue(12, 0)).await;
+    assert_eq!((kind.as_str(), codes), ("decline", vec!["blackout".to_owned()]));
+    let holiday = w.store.site_holidays(site).await.expect("holidays")[0].id;
+    let a = post(
+        &w,
+        &format!("/admin/sites/{site}/holidays/{holiday}/delete"),
+        &admin,
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(ask(&w, room.id, "no-feast", tue(15, 0), tue(16, 0)).await.0, "accept");
+
     // No range at all: the site inherits again, and the lunch slot is open.
     let a = post(&w, &format!("/admin/sites/{site}/hours"), &admin, &[]).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);

@@ -97,8 +97,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("holidays", "Jours fériés locaux", "Local holidays"),
     (
         "holidays.help",
-        "Les jours fériés nationaux sont connus de resa ; ajoutez ici les fermetures propres au site (pont, fête locale).",
-        "French public holidays are known to resa; add here the site's own closing days (bridge day, local feast).",
+        "Les jours fériés nationaux sont connus de resa (la politique dit si les ressources ferment ces jours-là) ; ajoutez ici les fermetures propres au site (pont, fête locale) : toute demande sur ce jour, à l'heure du site, est refusée avec son libellé.",
+        "French public holidays are known to resa (the policy says whether resources close on them); add here the site's own closing days (bridge day, local feast): any request on such a day, in the site's time, is declined with its label.",
     ),
     ("holidays.none", "Aucun jour férié local.", "No local holiday."),
     ("holiday.day", "Date", "Date"),
@@ -650,13 +650,13 @@ const COMMON_ZONES: &[&str] = &[
 ];
 
 const WEEKDAYS: [(u8, Weekday, &str, &str); 7] = [
-    (1, Weekday::Mon, "lundi", "Monday"),
-    (2, Weekday::Tue, "mardi", "Tuesday"),
-    (3, Weekday::Wed, "mercredi", "Wednesday"),
-    (4, Weekday::Thu, "jeudi", "Thursday"),
-    (5, Weekday::Fri, "vendredi", "Friday"),
-    (6, Weekday::Sat, "samedi", "Saturday"),
-    (7, Weekday::Sun, "dimanche", "Sunday"),
+    (1, Weekday::Mon, "Lundi", "Monday"),
+    (2, Weekday::Tue, "Mardi", "Tuesday"),
+    (3, Weekday::Wed, "Mercredi", "Wednesday"),
+    (4, Weekday::Thu, "Jeudi", "Thursday"),
+    (5, Weekday::Fri, "Vendredi", "Friday"),
+    (6, Weekday::Sat, "Samedi", "Saturday"),
+    (7, Weekday::Sun, "Dimanche", "Sunday"),
 ];
 
 /// At most this many ranges a day (the form shows one empty line more than
