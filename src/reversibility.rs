@@ -210,6 +210,8 @@ pub async fn import(store: &Store, dir: &Path, mut progress: impl FnMut(Progress
         });
     }
     store.reset_sequences(&mut tx).await?;
+    // The reports' rollup is not exported: computed again from what came in.
+    store.report_rebuild(&mut tx).await?;
     tx.commit().await.map_err(StoreError::from)?;
     progress(Progress::Done { rows: total });
     Ok(())

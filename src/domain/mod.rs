@@ -21,6 +21,7 @@ pub mod reason;
 pub mod recurrence;
 pub mod rights;
 pub mod rules;
+pub mod territory;
 pub mod vehicles;
 
 pub use decision::{BookingRequest, Decision, DecisionInput, Organiser, Outcome, ResourceInfo, When, decide};

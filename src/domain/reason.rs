@@ -144,6 +144,11 @@ pub enum ReasonKind {
     NoRight,
     Denied,
     NeedsApproval,
+    /// A vehicle trip to a destination outside the territory, which a
+    /// validation circuit asks to approve.
+    OutsideTerritory {
+        destination: String,
+    },
     /// No driving licence recorded for the organiser.
     LicenceMissing {
         required: String,
@@ -212,6 +217,7 @@ impl ReasonKind {
             ReasonKind::NoRight => "no_right",
             ReasonKind::Denied => "denied",
             ReasonKind::NeedsApproval => "needs_approval",
+            ReasonKind::OutsideTerritory { .. } => "outside_territory",
             ReasonKind::LicenceMissing { .. } => "licence_missing",
             ReasonKind::LicenceClass { .. } => "licence_class",
             ReasonKind::LicenceExpired { .. } => "licence_expired",
@@ -340,6 +346,9 @@ impl ReasonKind {
             ReasonKind::NoRight => format!("Vous n'avez pas le droit de réserver {this}"),
             ReasonKind::Denied => format!("La réservation de {this} vous est interdite"),
             ReasonKind::NeedsApproval => "La demande doit être approuvée".into(),
+            ReasonKind::OutsideTerritory { destination } => {
+                format!("Le déplacement vers « {destination} » sort du territoire et doit être approuvé")
+            }
             ReasonKind::LicenceMissing { required } => {
                 format!("Aucun permis de conduire enregistré pour vous ; {this} demande le permis {required}")
             }
@@ -457,6 +466,9 @@ impl ReasonKind {
             ReasonKind::NoRight => format!("You are not allowed to book {this}"),
             ReasonKind::Denied => format!("Booking {this} is denied to you"),
             ReasonKind::NeedsApproval => "The request needs approval".into(),
+            ReasonKind::OutsideTerritory { destination } => {
+                format!("The trip to \"{destination}\" leaves the territory and needs approval")
+            }
             ReasonKind::LicenceMissing { required } => {
                 format!("No driving licence is recorded for you; {this} needs a {required} licence")
             }

@@ -228,6 +228,10 @@ pub fn meeting_message(item: &Item, fallback: Tz) -> Option<MeetingMessage> {
         recurrence_id: item.recurrence_id,
         received_at: item.date_time_received,
         forwarded_by: forwarded_by(item),
+        destination: item
+            .body
+            .as_ref()
+            .and_then(|b| crate::domain::territory::destination_line(&b.content)),
     })
 }
 

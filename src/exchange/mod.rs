@@ -48,6 +48,8 @@ pub struct MeetingMessage {
     /// Who sent the request when it is not the organiser: an attendee who
     /// forwarded the invitation (the organiser stays the booker).
     pub forwarded_by: Option<String>,
+    /// A vehicle trip's destination, from a "Destination :" line of the body.
+    pub destination: Option<String>,
 }
 
 /// A message sent from a resource mailbox (notifications, approval requests).

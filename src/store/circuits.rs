@@ -448,6 +448,8 @@ pub struct Decided<'a> {
     pub lang: Lang,
     /// The decision's own text (with its reasons) in that language.
     pub message: String,
+    /// A vehicle trip whose destination lies outside the territory.
+    pub outside_territory: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -471,7 +473,18 @@ pub async fn after_decision(
         Outcome::AcceptPartially { .. } => Msg::PartiallyAccepted,
         Outcome::Decline { .. } => Msg::Declined,
         Outcome::Hold { circuit, .. } => {
-            match start_circuit(tx, signer, &facts, *circuit, d.input, d.decision, d.now).await? {
+            match start_circuit(
+                tx,
+                signer,
+                &facts,
+                *circuit,
+                d.input,
+                d.decision,
+                d.outside_territory,
+                d.now,
+            )
+            .await?
+            {
                 Some((version, approvers)) => {
                     vars.insert("circuit", circuit_label(tx, version, d.lang).await?);
                     vars.insert("approvers", names(tx, &approvers).await?);
@@ -574,17 +587,11 @@ pub(super) async fn close_run(
     Ok(())
 }
 
-/// Chooses and starts the circuit of a held booking. `None` when no circuit
-/// applies: the booking then waits on the managers' queue.
-async fn start_circuit(
+/// The latest version of every active circuit, as the conditions choose
+/// among them, and each circuit's latest version by circuit id.
+pub(super) async fn candidates(
     tx: &mut Transaction<'_, Postgres>,
-    signer: Option<&LinkSigner>,
-    facts: &BookingFacts,
-    named: Option<Uuid>,
-    input: &DecisionInput,
-    decision: &Decision,
-    now: DateTime<Utc>,
-) -> Result<Option<(Uuid, Vec<Uuid>)>> {
+) -> Result<(Vec<CircuitChoice>, BTreeMap<Uuid, Uuid>)> {
     let latest = sqlx::query(
         "SELECT DISTINCT ON (v.circuit_id) v.id, v.circuit_id, v.priority, v.conditions
          FROM circuit_versions v JOIN circuits c ON c.id = v.circuit_id
@@ -608,9 +615,28 @@ async fn start_circuit(
             conditions,
         });
     }
+    Ok((candidates, by_circuit))
+}
+
+/// Chooses and starts the circuit of a held booking. `None` when no circuit
+/// applies: the booking then waits on the managers' queue.
+#[allow(clippy::too_many_arguments)]
+async fn start_circuit(
+    tx: &mut Transaction<'_, Postgres>,
+    signer: Option<&LinkSigner>,
+    facts: &BookingFacts,
+    named: Option<Uuid>,
+    input: &DecisionInput,
+    decision: &Decision,
+    outside_territory: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<(Uuid, Vec<Uuid>)>> {
+    let (candidates, by_circuit) = candidates(tx).await?;
+    let mut context = CircuitContext::of(input, &decision.occurrences);
+    context.outside_territory = outside_territory;
     let chosen = match named.and_then(|c| by_circuit.get(&c).copied()) {
         Some(v) => Some(v),
-        None => circuit::choose_circuit(&candidates, &CircuitContext::of(input, &decision.occurrences)),
+        None => circuit::choose_circuit(&candidates, &context),
     };
     let Some(version_id) = chosen else {
         return Ok(None);

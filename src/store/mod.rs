@@ -21,6 +21,7 @@ pub mod reports;
 pub mod requests;
 pub mod retention;
 pub mod sync;
+pub mod territory;
 pub mod vehicles;
 pub mod web;
 

@@ -74,11 +74,11 @@ pub enum Recorded {
 }
 
 /// The resource and what its scopes say.
-struct ResourceContext {
-    chain: ScopeChain,
-    kind: ResourceKind,
-    capacity: Option<u32>,
-    tz: Tz,
+pub(super) struct ResourceContext {
+    pub(super) chain: ScopeChain,
+    pub(super) kind: ResourceKind,
+    pub(super) capacity: Option<u32>,
+    pub(super) tz: Tz,
 }
 
 fn bounds(r: &PgRange<DateTime<Utc>>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
@@ -119,7 +119,7 @@ fn scope_in_row(r: &sqlx::postgres::PgRow) -> Result<Option<Scope>> {
 }
 
 /// The reasons of an outcome, each with its code, scope, parameters and texts.
-fn reasons_json(decision: &Decision, ctx: &RenderContext) -> serde_json::Value {
+pub(super) fn reasons_json(decision: &Decision, ctx: &RenderContext) -> serde_json::Value {
     let render = |r: &Reason| {
         let fr = r.render(&RenderContext { lang: Lang::Fr, ..*ctx });
         let en = r.render(&RenderContext { lang: Lang::En, ..*ctx });
@@ -174,6 +174,18 @@ fn when_json(when: &When) -> serde_json::Value {
 impl Store {
     /// Decides a meeting request and records everything it implies.
     pub async fn record_request(&self, req: &IncomingRequest, now: DateTime<Utc>) -> Result<Recorded> {
+        self.record_request_to(req, None, now).await
+    }
+
+    /// Records a request that names the destination of a vehicle trip (the
+    /// invitation's "Destination :" line): a trip outside the territory goes
+    /// through the circuit that asks for it (`store::territory`).
+    pub async fn record_request_to(
+        &self,
+        req: &IncomingRequest,
+        destination: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded> {
         let organiser = self.organiser_of(&req.organiser_address).await?;
         let mut last_err = None;
         for attempt in 0..RACE_RETRIES {
@@ -181,7 +193,10 @@ impl Store {
             // slot, or PostgreSQL broke a deadlock between two inserts) takes
             // the resource's lock for its next try, so requests that keep
             // colliding are decided one after the other.
-            match self.try_record_request(req, &organiser, now, attempt > 0).await {
+            match self
+                .try_record_request(req, &organiser, destination, now, attempt > 0)
+                .await
+            {
                 Err(e @ (StoreError::SlotTaken | StoreError::Contention)) => last_err = Some(e),
                 other => return other,
             }
@@ -243,6 +258,7 @@ impl Store {
         &self,
         req: &IncomingRequest,
         (organiser, lang): &(Organiser, Lang),
+        destination: Option<&str>,
         now: DateTime<Utc>,
         serialise: bool,
     ) -> Result<Recorded> {
@@ -344,6 +360,12 @@ impl Store {
         }
         if let Some(previous) = replaces {
             keep_unchanged(&mut decision, &held_before(&mut tx, previous).await?);
+        }
+        // A vehicle trip outside the territory goes through the circuit that
+        // asks to approve such trips.
+        let outside = super::territory::trip_outside(&mut tx, ctx.kind, replaces, destination).await?;
+        if let Some(d) = &outside {
+            super::territory::hold_for_trip(&mut tx, &input, &mut decision, d).await?;
         }
         let render = RenderContext {
             lang: *lang,
@@ -514,6 +536,9 @@ impl Store {
         .bind(&explanation)
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(d) = destination.map(str::trim).filter(|d| !d.is_empty()) {
+            super::territory::record_destination(&mut tx, booking_id, d, outside.is_some(), now).await?;
+        }
         // The reply's text comes from the event's message template; a held
         // booking starts its validation circuit here, in this transaction.
         let message = super::circuits::after_decision(
@@ -525,6 +550,7 @@ impl Store {
                 input: &input,
                 lang: *lang,
                 message,
+                outside_territory: outside.is_some(),
                 now,
             },
         )
@@ -714,7 +740,7 @@ fn keep_unchanged(decision: &mut Decision, before: &[(DateTime<Utc>, DateTime<Ut
     }
 }
 
-async fn resource_context(tx: &mut Transaction<'_, Postgres>, resource_id: Uuid) -> Result<ResourceContext> {
+pub(super) async fn resource_context(tx: &mut Transaction<'_, Postgres>, resource_id: Uuid) -> Result<ResourceContext> {
     let row = sqlx::query(
         "SELECT r.capacity, r.resource_type_id, r.site_id, s.organisation_id, s.time_zone, t.category
          FROM resources r JOIN sites s ON s.id = r.site_id JOIN resource_types t ON t.id = r.resource_type_id
@@ -747,7 +773,7 @@ async fn resource_context(tx: &mut Transaction<'_, Postgres>, resource_id: Uuid)
     })
 }
 
-async fn effective_policy(tx: &mut Transaction<'_, Postgres>, chain: &ScopeChain) -> Result<EffectivePolicy> {
+pub(super) async fn effective_policy(tx: &mut Transaction<'_, Postgres>, chain: &ScopeChain) -> Result<EffectivePolicy> {
     let rows = sqlx::query(
         "SELECT scope_kind, organisation_id, site_id, resource_type_id, resource_id, body FROM policies
          WHERE scope_kind = 'global' OR organisation_id = $1 OR site_id = $2 OR resource_type_id = $3 OR resource_id = $4",

@@ -315,6 +315,8 @@ impl Store {
     pub async fn set_trip_details(&self, booking_id: Uuid, t: &TripDetails, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         upsert_trip(&mut tx, booking_id, t, now).await?;
+        // A destination outside the territory may send the booking to approval.
+        super::territory::after_trip_details(&mut tx, self.link_signer(), booking_id, now).await?;
         tx.commit().await?;
         Ok(())
     }

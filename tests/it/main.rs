@@ -16,6 +16,7 @@ mod retention;
 mod reversibility;
 mod schema;
 mod sim;
+mod territory;
 mod tls;
 mod vehicles;
 mod web;

@@ -1,0 +1,263 @@
+//! Vehicle trips outside the territory: the destination an invitation gives
+//! ("Destination : Lyon") or the trip details given later send the booking
+//! through the circuit whose condition is "outside the territory"; a trip
+//! inside (Saint-Denis) does not go through it.
+
+use crate::daemon::{ALICE, BOB, ROOM, Rig, rig};
+use resa::clock::Clock;
+use resa::domain::circuit::{Condition, FinalOutcome, Quorum};
+use resa::ews::soap::ServerVersion;
+use resa::store::circuits::{ApproverDef, CircuitDef, StepDef};
+use resa::store::vehicles::TripDetails;
+use serde_json::{Value, json};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The rig's room made a car, and a circuit for trips outside the
+/// territory whose one approver is Bob.
+async fn car_and_circuit(r: &Rig) {
+    sqlx::query(
+        "UPDATE resource_types SET category = 'vehicle'
+         WHERE id = (SELECT resource_type_id FROM resources WHERE id = $1)",
+    )
+    .bind(r.room)
+    .execute(r.db.pool())
+    .await
+    .expect("a car");
+    let bob =
+        r.db.store()
+            .person_by_account("pc", "bob")
+            .await
+            .expect("q")
+            .expect("bob")
+            .id;
+    r.db.store()
+        .save_circuit(
+            None,
+            &CircuitDef {
+                name: "Hors territoire".into(),
+                label_fr: Some("Déplacements hors territoire".into()),
+                label_en: Some("Trips outside the territory".into()),
+                priority: 10,
+                conditions: vec![Condition::OutsideTerritory],
+                deadline_hours: Some(72),
+                final_outcome: FinalOutcome::Decline,
+                steps: vec![StepDef {
+                    quorum: Quorum::One,
+                    deadline_hours: None,
+                    reminder_hours: None,
+                    backup: None,
+                    approvers: vec![ApproverDef::Person { person: bob }],
+                }],
+            },
+            None,
+            r.clock.now(),
+        )
+        .await
+        .expect("circuit");
+}
+
+async fn ask_car(r: &Rig, subject: &str, day: &str, body: &str) -> String {
+    let v = r
+        .control(
+            "/invite",
+            json!({
+                "as": ALICE,
+                "subject": subject,
+                "body": body,
+                "start": format!("{day}T09:00:00"),
+                "end": format!("{day}T12:00:00"),
+                "time_zone": "Europe/Paris",
+                "attendees": [],
+                "resources": [ROOM],
+            }),
+        )
+        .await;
+    v["uid"].as_str().expect("uid").to_owned()
+}
+
+/// The room's answer about `subject` in Alice's Inbox.
+async fn answer(r: &Rig, subject: &str) -> Value {
+    for _ in 0..200 {
+        if let Some(i) = r
+            .inbox(ALICE)
+            .await
+            .into_iter()
+            .find(|i| i["kind"] == "MeetingResponse" && i["subject"].as_str().is_some_and(|s| s.contains(subject)))
+        {
+            return i;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no answer about {subject}: {:?}", r.inbox(ALICE).await);
+}
+
+async fn messages(r: &Rig, smtp: &str) -> Vec<Value> {
+    r.inbox(smtp)
+        .await
+        .into_iter()
+        .filter(|i| i["kind"] == "Message")
+        .collect()
+}
+
+async fn wait_messages(r: &Rig, smtp: &str, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let m = messages(r, smtp).await;
+        if m.len() >= n {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{smtp} did not get {n} messages: {:?}", r.inbox(smtp).await);
+}
+
+async fn booking(r: &Rig, uid: &str) -> (Uuid, String) {
+    sqlx::query_as("SELECT id, status FROM bookings WHERE uid = $1")
+        .bind(uid)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("booking")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_car_trip_to_lyon_goes_through_the_outside_territory_circuit_and_one_to_saint_denis_does_not() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    car_and_circuit(&r).await;
+    let daemon = r.daemon(r.db.store(), "a");
+
+    let uid = ask_car(
+        &r,
+        "Salon des maires",
+        "2026-12-01",
+        "Bonjour,\nDestination : Lyon\nMerci",
+    )
+    .await;
+    let held = answer(&r, "Salon des maires").await;
+    assert_eq!(held["response"], "Tentative", "{held}");
+    let text = held["body"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Le déplacement vers « Lyon » sort du territoire"),
+        "{text}"
+    );
+    assert!(text.contains("Déplacements hors territoire"), "{text}");
+    assert!(text.contains("Bob Durand"), "{text}");
+    let (id, status) = booking(&r, &uid).await;
+    assert_eq!(status, "held");
+    let recorded: (Option<String>, Option<bool>) =
+        sqlx::query_as("SELECT destination, outside_territory FROM trip_details WHERE booking_id = $1")
+            .bind(id)
+            .fetch_one(r.db.pool())
+            .await
+            .expect("trip details");
+    assert_eq!(recorded, (Some("Lyon".to_owned()), Some(true)));
+    let asked = wait_messages(&r, BOB, 1).await;
+    assert!(
+        asked[0]["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains("Salon des maires")),
+        "{asked:?}"
+    );
+
+    // Inside the territory: accepted, nobody asked.
+    let uid = ask_car(
+        &r,
+        "Visite de chantier",
+        "2026-12-02",
+        "Destination : Saint-Denis (93200)",
+    )
+    .await;
+    assert_eq!(answer(&r, "Visite de chantier").await["response"], "Accept");
+    assert_eq!(booking(&r, &uid).await.1, "accepted");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(messages(&r, BOB).await.len(), 1, "Bob is asked about Lyon only");
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trip_details_given_later_with_a_destination_outside_hold_the_booking_for_the_circuit() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    car_and_circuit(&r).await;
+    let daemon = r.daemon(r.db.store(), "a");
+    let uid = ask_car(&r, "Formation", "2026-12-03", "Bonjour").await;
+    assert_eq!(answer(&r, "Formation").await["response"], "Accept");
+    let (id, _) = booking(&r, &uid).await;
+    let alice =
+        r.db.store()
+            .person_by_account("pc", "alice")
+            .await
+            .expect("q")
+            .expect("alice")
+            .id;
+    let loans = |r: &Rig| {
+        let store = r.db.store().clone();
+        let now = r.clock.now();
+        async move { store.loans_of(alice, now).await.expect("loans") }
+    };
+    assert!(
+        loans(&r).await.iter().any(|l| l.booking_id == id),
+        "Alice may pick the car up"
+    );
+
+    // A destination inside changes nothing.
+    let inside = TripDetails {
+        destination: Some("Aubervilliers".into()),
+        declared_distance_km: Some(8),
+        passengers: Some(1),
+    };
+    r.db.store()
+        .set_trip_details(id, &inside, r.clock.now())
+        .await
+        .expect("trip");
+    assert_eq!(booking(&r, &uid).await.1, "accepted");
+
+    // Marseille is outside: the booking is held and the circuit starts.
+    let outside = TripDetails {
+        destination: Some("Marseille".into()),
+        declared_distance_km: Some(780),
+        passengers: Some(1),
+    };
+    r.db.store()
+        .set_trip_details(id, &outside, r.clock.now())
+        .await
+        .expect("trip");
+    assert_eq!(booking(&r, &uid).await.1, "held");
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM occurrences WHERE booking_id = $1")
+        .bind(id)
+        .fetch_all(r.db.pool())
+        .await
+        .expect("occurrences");
+    assert_eq!(statuses, ["held"]);
+    assert!(
+        !loans(&r).await.iter().any(|l| l.booking_id == id),
+        "no pickup before the approval"
+    );
+    // Bob is asked; Alice is told, in French, why and by whom.
+    let asked = wait_messages(&r, BOB, 1).await;
+    assert!(
+        asked[0]["subject"].as_str().is_some_and(|s| s.contains("Formation")),
+        "{asked:?}"
+    );
+    // (The acceptance already brought her the pickup instructions.)
+    let told = wait_messages(&r, ALICE, 2).await;
+    let held: Vec<&Value> = told
+        .iter()
+        .filter(|m| m["subject"] == "En attente d'approbation : Formation")
+        .collect();
+    assert_eq!(held.len(), 1, "{told:?}");
+    let body = held[0]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("« Marseille » sort du territoire"), "{body}");
+    assert!(body.contains("Bob Durand"), "{body}");
+
+    // Saving the same details again starts nothing more.
+    r.db.store()
+        .set_trip_details(id, &outside, r.clock.now())
+        .await
+        .expect("trip");
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM circuit_runs WHERE booking_id = $1")
+        .bind(id)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("runs");
+    assert_eq!(runs, 1);
+    daemon.shutdown().await;
+}
