@@ -9,8 +9,8 @@
 //! circuit. Trip details given later, on an accepted booking
 //! (`after_trip_details`, called where they are saved), hold the booking the
 //! same way: its slots stay its own but held, the pickup refuses it until the
-//! circuit approves, and the organiser is told by a message from the
-//! resource mailbox.
+//! circuit approves, and the organiser is told (the meeting turns tentative in
+//! the resource's calendar, or a message for a booking made on the site).
 
 use super::circuits::{Decided, after_decision, candidates};
 use super::notify::{OutgoingMail, booking_facts, queue_mail, render_in};
@@ -23,6 +23,7 @@ use crate::domain::{BookingRequest, Decision, DecisionInput, Organiser, Outcome,
 use crate::notify::Event;
 use crate::notify::links::LinkSigner;
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
@@ -175,12 +176,12 @@ pub(super) async fn after_trip_details(
     booking_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let Some(destination) =
-        sqlx::query_scalar::<_, Option<String>>("SELECT destination FROM trip_details WHERE booking_id = $1")
-            .bind(booking_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .flatten()
+    let Some((Some(destination), judged_outside)) = sqlx::query_as::<_, (Option<String>, Option<bool>)>(
+        "SELECT destination, outside_territory FROM trip_details WHERE booking_id = $1",
+    )
+    .bind(booking_id)
+    .fetch_optional(&mut **tx)
+    .await?
     else {
         return Ok(false);
     };
@@ -191,7 +192,10 @@ pub(super) async fn after_trip_details(
         .bind(outside)
         .execute(&mut **tx)
         .await?;
-    if !outside {
+    // A trip already known to leave the territory went through its circuit
+    // then (or no circuit asked for it): saving its details again, or a new
+    // destination outside, does not start another.
+    if !outside || judged_outside == Some(true) {
         return Ok(false);
     }
     let Some(b) = sqlx::query(
@@ -330,17 +334,38 @@ pub(super) async fn after_trip_details(
         },
     )
     .await?;
-    // The organiser is told by a message: the meeting request was answered
-    // long ago, so there is nothing to answer "tentative" to.
+    // The organiser is told. A meeting from Outlook turns tentative in the
+    // resource's calendar (its request was answered long ago, so the answer
+    // goes to the meeting, found by UID, as a circuit's final answer does);
+    // a booking made on the site gets the message from the resource mailbox.
     let facts = booking_facts(tx, booking_id).await?;
-    if let Some(to) = facts.organiser_smtp.clone() {
+    let key = format!("trip-held:{booking_id}:{}", now.timestamp());
+    if facts.exchange_item_id.is_some() {
+        let uid = facts.uid.split('#').next().unwrap_or(&facts.uid).to_owned();
+        sqlx::query(
+            "INSERT INTO outbox (resource_id, booking_id, kind, idempotency_key, payload, next_attempt_at, created_at)
+             VALUES ($1, $2, 'tentative', $3, $4, $5, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(resource_id)
+        .bind(booking_id)
+        .bind(&key)
+        .bind(json!({
+            "calendar_uid": uid,
+            "start": facts.first.map(|f| f.0),
+            "end": facts.last_end,
+            "body": body,
+        }))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    } else if let Some(to) = facts.organiser_smtp.clone() {
         let mut rendered = render_in(tx, Event::Held, lang, &facts.vars(lang)).await?;
         rendered.body = body;
         queue_mail(
             tx,
             resource_id,
             Some(booking_id),
-            &format!("trip-held:{booking_id}:{}", now.timestamp()),
+            &key,
             &OutgoingMail {
                 to: vec![to],
                 rendered,

@@ -103,6 +103,9 @@ pub async fn effect<E: Exchange>(exchange: &E, c: &OutboxCommand) -> Option<Resu
     let uid = p["calendar_uid"].as_str()?;
     let kind = match c.kind.as_str() {
         "accept" => ReplyKind::Accept,
+        // A booking held after its acceptance (trip details outside the
+        // territory): the meeting turns tentative while the circuit runs.
+        "tentative" => ReplyKind::Tentative,
         "decline" => ReplyKind::Decline,
         _ => return None,
     };

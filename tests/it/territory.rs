@@ -7,7 +7,7 @@ use crate::daemon::{ALICE, BOB, ROOM, Rig, rig};
 use resa::clock::Clock;
 use resa::domain::circuit::{Condition, FinalOutcome, Quorum};
 use resa::ews::soap::ServerVersion;
-use resa::store::circuits::{ApproverDef, CircuitDef, StepDef};
+use resa::store::circuits::{ApproverDef, CircuitDef, StepDef, Verdict};
 use resa::store::vehicles::TripDetails;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -231,24 +231,67 @@ async fn trip_details_given_later_with_a_destination_outside_hold_the_booking_fo
         !loans(&r).await.iter().any(|l| l.booking_id == id),
         "no pickup before the approval"
     );
-    // Bob is asked; Alice is told, in French, why and by whom.
+    // Bob is asked; Alice's meeting turns tentative, saying why and by whom.
     let asked = wait_messages(&r, BOB, 1).await;
     assert!(
         asked[0]["subject"].as_str().is_some_and(|s| s.contains("Formation")),
         "{asked:?}"
     );
-    // (The acceptance already brought her the pickup instructions.)
-    let told = wait_messages(&r, ALICE, 2).await;
-    let held: Vec<&Value> = told
-        .iter()
-        .filter(|m| m["subject"] == "En attente d'approbation : Formation")
-        .collect();
-    assert_eq!(held.len(), 1, "{told:?}");
-    let body = held[0]["body"].as_str().unwrap_or_default();
+    let mut tentative = None;
+    for _ in 0..200 {
+        tentative = r
+            .inbox(ALICE)
+            .await
+            .into_iter()
+            .find(|i| i["kind"] == "MeetingResponse" && i["response"] == "Tentative");
+        if tentative.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tentative = tentative.expect("Alice's meeting turns tentative");
+    let body = tentative["body"].as_str().unwrap_or_default();
     assert!(body.contains("« Marseille » sort du territoire"), "{body}");
     assert!(body.contains("Bob Durand"), "{body}");
 
-    // Saving the same details again starts nothing more.
+    // Bob approves: the meeting is accepted again and the car may be picked up.
+    let bob =
+        r.db.store()
+            .person_by_account("pc", "bob")
+            .await
+            .expect("q")
+            .expect("bob")
+            .id;
+    r.db.store()
+        .answer_circuit(id, bob, Verdict::Approve, "web", "Bonne route", r.clock.now())
+        .await
+        .expect("answer");
+    assert_eq!(booking(&r, &uid).await.1, "accepted");
+    assert!(
+        loans(&r).await.iter().any(|l| l.booking_id == id),
+        "the pickup is open again"
+    );
+    let mut accepted_again = false;
+    for _ in 0..200 {
+        let accepts = r
+            .inbox(ALICE)
+            .await
+            .into_iter()
+            .filter(|i| i["kind"] == "MeetingResponse" && i["response"] == "Accept")
+            .count();
+        if accepts >= 2 {
+            accepted_again = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        accepted_again,
+        "the approval reaches Alice's calendar: {:?}",
+        r.inbox(ALICE).await
+    );
+
+    // Saving the details of the approved trip again starts nothing more.
     r.db.store()
         .set_trip_details(id, &outside, r.clock.now())
         .await
@@ -259,5 +302,6 @@ async fn trip_details_given_later_with_a_destination_outside_hold_the_booking_fo
         .await
         .expect("runs");
     assert_eq!(runs, 1);
+    assert_eq!(booking(&r, &uid).await.1, "accepted");
     daemon.shutdown().await;
 }
