@@ -287,6 +287,12 @@ async fn opening_hours_typed_for_a_site_decide_the_next_request_of_its_rooms() {
     let org = create_org(&w, &admin).await;
     let site = create_site(&w, &admin, org, "Hôtel de ville").await;
     let room = room_on(&w, site, "salle.delaunay@plainecommune.fr").await;
+    let page = get(&w, &format!("/admin/sites/{site}"), &admin).await;
+    assert!(
+        page.body.contains("Heures héritées : Lundi toute la journée ;"),
+        "{}",
+        page.body
+    );
 
     // Tuesday 09:00–12:00 and 14:00–17:00; Monday morning only; the rest closed.
     let a = post(
@@ -740,6 +746,9 @@ async fn resource_types_are_created_renamed_and_read_from_the_api() {
     assert_eq!(v["items"][0]["slug"], "mairie");
     assert_eq!(v["items"][0]["time_zone"], "Europe/Paris");
     assert!(v["items"][0]["opening_hours"].is_null());
+    let page = get(&w, "/admin/types?lang=en", &admin).await;
+    assert!(page.body.contains("<h1>Resource types</h1>"), "{}", page.body);
+    assert!(page.body.contains("Bicycle") && page.body.contains(">Vehicle<"));
     let doc = get(&w, "/api/openapi.json", &agent).await.body;
     for path in ["/api/v1/organisations", "/api/v1/sites", "/api/v1/resource-types"] {
         assert!(doc.contains(path), "{path} missing from the OpenAPI document");

@@ -105,6 +105,29 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("holiday.name", "Libellé", "Label"),
     ("holiday.add", "Ajouter le jour férié", "Add the holiday"),
     ("danger", "Suppression", "Deletion"),
+    (
+        "danger.org",
+        "Possible seulement sans site. Sa politique, ses droits et ses jours fériés sont supprimés avec elle.",
+        "Only without sites. Its policy, grants and holidays are deleted with it.",
+    ),
+    (
+        "danger.site",
+        "Possible seulement sans ressource. Sa politique, ses heures, ses droits, ses fermetures et ses jours fériés sont supprimés avec lui.",
+        "Only without resources. Its policy, hours, grants, blackouts and holidays are deleted with it.",
+    ),
+    (
+        "danger.type",
+        "Possible seulement si aucune ressource n'est de ce type. Sa politique, ses droits et ses fermetures sont supprimés avec lui.",
+        "Only when no resource is of this type. Its policy, grants and blackouts are deleted with it.",
+    ),
+    ("hours.inherited_now", "Heures héritées :", "Inherited hours:"),
+    ("hours.closed", "fermé", "closed"),
+    ("hours.all_day", "toute la journée", "all day"),
+    (
+        "hours.override",
+        "Une politique de type de ressource ou de ressource peut encore remplacer les heures du site.",
+        "A resource type's or a resource's policy can still replace the site's hours.",
+    ),
     ("category", "Catégorie", "Category"),
     ("category.room", "Salle", "Room"),
     ("category.vehicle", "Véhicule", "Vehicle"),
@@ -701,6 +724,8 @@ struct SitePage {
     zones: &'static [&'static str],
     slug_locked: bool,
     own_hours: bool,
+    /// The hours the site follows when it has none of its own, in words.
+    inherited: String,
     days: Vec<DayRows>,
     holidays: Vec<HolidayLine>,
     holiday_day: String,
@@ -898,6 +923,50 @@ async fn own_hours(state: &WebState, site: Uuid) -> Result<Option<WeeklyHours>> 
     Ok(policy.opening_hours)
 }
 
+/// The hours a site without its own would follow: its organisation's, else
+/// the global policy's, else the engine's default (always open).
+async fn inherited_hours(state: &WebState, organisation: Uuid) -> Result<WeeklyHours> {
+    for scope in [Scope::Organisation(organisation), Scope::Global] {
+        if let Some(body) = state.store.policy_at(scope).await? {
+            let policy: Policy = serde_json::from_value(body).map_err(|e| WebError::Internal(e.to_string()))?;
+            if let Some(hours) = policy.opening_hours {
+                return Ok(hours);
+            }
+        }
+    }
+    Ok(WeeklyHours::always())
+}
+
+/// "Lundi 08:00–12:00, 14:00–18:00 ; … ; Dimanche fermé".
+fn week_text(lang: Lang, week: &WeeklyHours) -> String {
+    WEEKDAYS
+        .iter()
+        .map(|(_, d, fr, en)| {
+            let name = match lang {
+                Lang::Fr => fr,
+                Lang::En => en,
+            };
+            let ranges: Vec<String> = week
+                .day(*d)
+                .iter()
+                .map(|r| {
+                    if *r == TimeRange::ALL_DAY {
+                        t(lang, "hours.all_day").to_owned()
+                    } else {
+                        format!("{}–{}", r.start.format("%H:%M"), r.end.format("%H:%M"))
+                    }
+                })
+                .collect();
+            if ranges.is_empty() {
+                format!("{name} {}", t(lang, "hours.closed"))
+            } else {
+                format!("{name} {}", ranges.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ; ")
+}
+
 /// What a site page shows besides the fields of the main form.
 struct SiteExtras {
     typed_hours: Option<Vec<Vec<(String, String)>>>,
@@ -919,6 +988,11 @@ async fn site_page(
     };
     let stored = own_hours(state, id).await?;
     let own = stored.is_some();
+    let inherited = if own {
+        String::new()
+    } else {
+        week_text(lang, &inherited_hours(state, site.organisation_id).await?)
+    };
     let typed = extras.typed_hours.unwrap_or_else(|| hours_text(stored.as_ref()));
     let holidays = state
         .store
@@ -948,6 +1022,7 @@ async fn site_page(
         zones: COMMON_ZONES,
         slug_locked: site.resources > 0,
         own_hours: own,
+        inherited,
         days: day_rows(lang, &typed, &errors),
         holidays,
         holiday_day: extras.holiday.day,
@@ -994,6 +1069,7 @@ async fn new_site_page(state: &WebState, ctx: &Ctx, form: &SiteForm, errors: Err
         zones: COMMON_ZONES,
         slug_locked: false,
         own_hours: false,
+        inherited: String::new(),
         days: Vec::new(),
         holidays: Vec::new(),
         holiday_day: String::new(),
