@@ -254,10 +254,30 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT report_rebuild()").fetch_one(conn).await?)
     }
 
+    /// Refreshes the rollup, then runs a report statement with room to sort
+    /// and hash in memory (a median sorts every lead time of the range):
+    /// `work_mem` is raised for its transaction only.
+    async fn report_rows(&self, sql: &str, f: &ReportFilter) -> Result<Vec<PgRow>> {
+        self.report_refresh().await?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *tx).await?;
+        let rows = scoped(sql, f).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// [`Self::report_rows`] for a statement that aggregates into one row.
+    async fn report_row(&self, sql: &str, f: &ReportFilter) -> Result<PgRow> {
+        self.report_rows(sql, f)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| super::StoreError::Invalid("a report statement returned no row".into()))
+    }
+
     /// Use, cancellations and no-shows of every selected resource, including
     /// the unused ones.
     pub async fn report_usage(&self, f: &ReportFilter) -> Result<Vec<ResourceUsage>> {
-        self.report_refresh().await?;
         let sql = format!(
             "{DAYS}
             SELECT sc.id, sc.name, sc.site, sc.organisation, sc.type_fr, sc.type_en, sc.category, sc.capacity,
@@ -271,7 +291,7 @@ impl Store {
             ) u ON u.resource_id = sc.id
             ORDER BY sc.name, sc.id"
         );
-        let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
+        let rows = self.report_rows(&sql, f).await?;
         usage_rows(&rows)
     }
 
@@ -279,7 +299,6 @@ impl Store {
     /// the cells with some use. Each day's part of an occurrence is spread
     /// from its local start over the hours it covers.
     pub async fn report_heat_map(&self, f: &ReportFilter) -> Result<Vec<HeatCell>> {
-        self.report_refresh().await?;
         let sums = (0..25)
             .map(|k| format!("sum(h{k:02}) AS h{k:02}"))
             .collect::<Vec<_>>()
@@ -295,14 +314,13 @@ impl Store {
             GROUP BY 1, 2
             ORDER BY 1, 2"
         );
-        let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
+        let rows = self.report_rows(&sql, f).await?;
         heat_rows(&rows)
     }
 
     /// Declined and partially accepted requests by reason code (a request
     /// counts once per reason it was given), most frequent first.
     pub async fn report_decline_reasons(&self, f: &ReportFilter) -> Result<Vec<ReasonCount>> {
-        self.report_refresh().await?;
         let sql = format!(
             "WITH edges AS MATERIALIZED {EDGES},
             reasons AS (
@@ -313,13 +331,12 @@ impl Store {
             )
             SELECT code, sum(requests)::int8 AS n FROM reasons GROUP BY code ORDER BY n DESC, code"
         );
-        let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
+        let rows = self.report_rows(&sql, f).await?;
         reason_rows(&rows)
     }
 
     /// Unmet demand by resource: only the resources with some, most first.
     pub async fn report_declines_by_resource(&self, f: &ReportFilter) -> Result<Vec<DeclinesOfResource>> {
-        self.report_refresh().await?;
         let sql = format!(
             "{DAYS}
             SELECT sc.id, sc.name, sum(d.declined)::int8 AS declined, sum(d.partially)::int8 AS partially,
@@ -329,33 +346,37 @@ impl Store {
             HAVING sum(d.declined + d.partially + d.refused) > 0
             ORDER BY sum(d.declined + d.partially + d.refused) DESC, sc.name, sc.id"
         );
-        let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
+        let rows = self.report_rows(&sql, f).await?;
         decline_rows(&rows)
     }
 
     /// Requests held in the range, and the time from the hold to the
     /// approver's answer (the first approval or refusal that followed).
     pub async fn report_approvals(&self, f: &ReportFilter) -> Result<ApprovalStats> {
-        self.report_refresh().await?;
         let sql = format!(
-            "{DAYS}
+            "{DAYS},
+            vals AS (
+                SELECT unnest(rd.waits) AS v FROM report_days rd
+                WHERE rd.day_start > $1 AND rd.day_end <= $2 AND cardinality(rd.waits) > 0
+                  AND rd.resource_id IN (SELECT id FROM {SCOPE} s2)
+                UNION ALL
+                SELECT unnest(x.waits) FROM edges e, report_day_rows($1, $2, e.res, e.days) x
+            )
             SELECT coalesce(sum(held), 0)::int8 AS held, coalesce(sum(held_approved), 0)::int8 AS approved,
                    coalesce(sum(held_refused), 0)::int8 AS refused,
                    coalesce(sum(held_undecided), 0)::int8 AS undecided,
                    CASE WHEN sum(wait_n) > 0 THEN sum(wait_sum) / sum(wait_n)::float8 END AS mean,
-                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY w)
-                    FROM days d2, unnest(d2.waits) w) AS median,
+                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM vals) AS median,
                    max(wait_max) AS max
             FROM days"
         );
-        let r = scoped(&sql, f).fetch_one(self.pool()).await?;
+        let r = self.report_row(&sql, f).await?;
         approval_row(&r)
     }
 
     /// Attendees against capacity, per resource with a capacity, over the
     /// accepted occurrences whose attendee count is known.
     pub async fn report_capacity(&self, f: &ReportFilter) -> Result<Vec<CapacityOfResource>> {
-        self.report_refresh().await?;
         let sql = format!(
             "{DAYS}
             SELECT sc.id, sc.name, sc.capacity, sum(d.cap_n)::int8 AS n,
@@ -368,51 +389,64 @@ impl Store {
             HAVING sum(d.cap_n) > 0
             ORDER BY sc.name, sc.id"
         );
-        let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
+        let rows = self.report_rows(&sql, f).await?;
         capacity_rows(&rows)
     }
 
     /// Time from the request to the start of each accepted occurrence in the
     /// range.
     pub async fn report_lead_time(&self, f: &ReportFilter) -> Result<LeadTime> {
-        self.report_refresh().await?;
         let sql = format!(
-            "{DAYS}
+            "{DAYS},
+            vals AS (
+                SELECT unnest(rd.leads) AS v FROM report_days rd
+                WHERE rd.day_start > $1 AND rd.day_end <= $2 AND cardinality(rd.leads) > 0
+                  AND rd.resource_id IN (SELECT id FROM {SCOPE} s2)
+                UNION ALL
+                SELECT unnest(x.leads) FROM edges e, report_day_rows($1, $2, e.res, e.days) x
+            )
             SELECT coalesce(sum(lead_n), 0)::int8 AS n, coalesce(sum(lead_b1), 0)::int8 AS b1,
                    coalesce(sum(lead_b2), 0)::int8 AS b2, coalesce(sum(lead_b3), 0)::int8 AS b3,
                    coalesce(sum(lead_b4), 0)::int8 AS b4,
-                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l)
-                    FROM days d2, unnest(d2.leads) l) AS median,
+                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM vals) AS median,
                    CASE WHEN sum(lead_n) > 0 THEN sum(lead_sum) / sum(lead_n)::float8 END AS mean
             FROM days"
         );
-        let r = scoped(&sql, f).fetch_one(self.pool()).await?;
+        let r = self.report_row(&sql, f).await?;
         lead_row(&r)
     }
 
     /// Use by the organisation of the organiser (through their directory, or
     /// as kept when the booking was anonymised), largest first.
     pub async fn report_organisations(&self, f: &ReportFilter) -> Result<Vec<OrganisationUsage>> {
-        self.report_refresh().await?;
         let sql = format!(
             "WITH edges AS MATERIALIZED {EDGES},
-            orgs AS (
-                SELECT rd.organisation_id, rd.booked_seconds, rd.occurrences, rd.single_bookings,
-                       rd.multi_bookings, rd.kilometres
-                FROM report_day_orgs rd
+            edge_orgs AS MATERIALIZED (
+                SELECT x.* FROM edges e, report_day_org_rows($1, $2, e.res, e.days) x
+            ),
+            whole AS (
+                SELECT rd.* FROM report_day_orgs rd
                 WHERE rd.day_start > $1 AND rd.day_end <= $2 AND rd.resource_id IN (SELECT id FROM {SCOPE} s1)
-                UNION ALL
-                SELECT x.organisation_id, x.booked_seconds, x.occurrences, x.single_bookings, x.multi_bookings,
-                       x.kilometres
-                FROM edges e, report_day_org_rows($1, $2, e.res, e.days) x
             ),
             totals AS (
                 SELECT organisation_id, sum(booked_seconds) AS seconds, sum(occurrences) AS n,
                        sum(single_bookings) AS single, sum(kilometres) AS km
-                FROM orgs GROUP BY organisation_id
+                FROM (
+                    SELECT organisation_id, booked_seconds, occurrences, single_bookings, kilometres FROM whole
+                    UNION ALL
+                    SELECT organisation_id, booked_seconds, occurrences, single_bookings, kilometres FROM edge_orgs
+                ) o
+                GROUP BY organisation_id
             ),
             multi AS (
-                SELECT organisation_id, count(DISTINCT m) AS n FROM orgs, unnest(multi_bookings) m
+                SELECT organisation_id, count(DISTINCT m) AS n
+                FROM (
+                    SELECT rd.organisation_id, unnest(rd.multi_bookings) AS m FROM report_day_orgs rd
+                    WHERE rd.day_start > $1 AND rd.day_end <= $2 AND cardinality(rd.multi_bookings) > 0
+                      AND rd.resource_id IN (SELECT id FROM {SCOPE} s2)
+                    UNION ALL
+                    SELECT organisation_id, unnest(multi_bookings) FROM edge_orgs
+                ) x
                 GROUP BY organisation_id
             )
             SELECT og.id, og.name, sum(t.seconds)::float8 AS seconds, sum(t.n)::int8 AS n,
@@ -423,7 +457,7 @@ impl Store {
             GROUP BY og.id, og.name
             ORDER BY seconds DESC, og.name"
         );
-        let rows = scoped(&sql, f).fetch_all(self.pool()).await?;
+        let rows = self.report_rows(&sql, f).await?;
         organisation_rows(&rows)
     }
 
