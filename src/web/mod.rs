@@ -136,7 +136,10 @@ pub fn router(state: WebState) -> Router {
             "/admin/organisations/{id}/delete",
             post(pages::org_admin::delete_organisation),
         )
-        .route("/admin/sites", post(pages::org_admin::create_site))
+        .route(
+            "/admin/sites",
+            get(pages::org_admin::sites_index).post(pages::org_admin::create_site),
+        )
         .route("/admin/sites/new", get(pages::org_admin::new_site))
         .route(
             "/admin/sites/{id}",

@@ -544,6 +544,12 @@ async fn only_admins_with_the_csrf_token_change_anything() {
     let org = create_org(&w, &admin).await;
     let site = create_site(&w, &admin, org, "Mairie").await;
 
+    let a = get(&w, "/admin/sites", &admin).await;
+    assert_eq!(
+        (a.status, a.location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/organisations")
+    );
+    assert_eq!(get(&w, "/admin/sites", &agent).await.status, StatusCode::FORBIDDEN);
     for path in [
         "/admin/organisations".to_owned(),
         format!("/admin/organisations/{org}"),

@@ -1079,6 +1079,12 @@ async fn new_site_page(state: &WebState, ctx: &Ctx, form: &SiteForm, errors: Err
     })
 }
 
+/// Sites are listed per organisation: the bare address leads there.
+pub async fn sites_index(ctx: Ctx) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    Ok(see_other("/admin/organisations"))
+}
+
 pub async fn new_site(State(state): State<WebState>, ctx: Ctx, Query(q): Query<NewSiteQuery>) -> Result<Response> {
     ctx.require(Role::Admin)?;
     let form = SiteForm {
