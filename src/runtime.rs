@@ -7,7 +7,7 @@
 //! instance takes over at once instead of at the lease expiry.
 
 use crate::clock::SharedClock;
-use crate::config::{self, Config, ExchangeAuth, ExchangeVersion, SecretSource};
+use crate::config::{self, ChangeDetection, Config, ExchangeAuth, ExchangeVersion, Secret, SecretSource};
 use crate::ews::client::{Auth, Client, ClientConfig, OAuth2ClientCredentials};
 use crate::ews::ntlm::NtlmCredentials;
 use crate::ews::soap::ServerVersion;
@@ -62,6 +62,114 @@ impl Pacing {
     }
 }
 
+/// What a configuration reload changes in a running daemon: the Exchange
+/// clients (inside the context), the pacing and the change detection. The
+/// loops read the current value at their round boundaries, so a step in
+/// flight ends with the settings it started with and the next one uses the
+/// new ones; a reload also wakes them, so a long wait is cut short.
+pub struct Live<E: Exchange> {
+    pub ctx: Arc<SyncContext<E>>,
+    pub pacing: Pacing,
+    pub watch: WatchPacing,
+    /// Change detection an endpoint's configuration asks for; absent:
+    /// what the server offers.
+    pub detection: HashMap<String, ChangeDetection>,
+    /// Counts, per endpoint, the times its client was replaced: a worker or
+    /// a streaming group built on an older client moves to the new one.
+    pub clients: HashMap<String, u64>,
+}
+
+impl<E: Exchange> Live<E> {
+    /// How a mailbox of `endpoint` learns of changes.
+    pub fn mode(&self, endpoint: &str) -> Notifications {
+        let Some(ex) = self.ctx.exchanges.get(endpoint) else {
+            return Notifications::None;
+        };
+        if !self.watch.enabled {
+            return Notifications::None;
+        }
+        match self.detection.get(endpoint).copied().unwrap_or_default() {
+            // Streaming where the server has it (2010 SP1 on), else pull.
+            ChangeDetection::Auto | ChangeDetection::Streaming => ex.notifications(),
+            ChangeDetection::Pull => Notifications::Pull,
+            ChangeDetection::Poll => Notifications::None,
+        }
+    }
+
+    fn client(&self, endpoint: &str) -> u64 {
+        self.clients.get(endpoint).copied().unwrap_or(0)
+    }
+}
+
+/// Changes a running daemon's [`Live`] settings (SIGHUP, tests).
+pub struct Reloader<E: Exchange> {
+    tx: tokio::sync::watch::Sender<Arc<Live<E>>>,
+}
+
+impl<E: Exchange + Clone> Reloader<E> {
+    /// The settings the loops read now.
+    pub fn current(&self) -> Arc<Live<E>> {
+        self.tx.borrow().clone()
+    }
+
+    /// Replaces the clients of the endpoints in `replaced` (new ones
+    /// included), drops those of `removed`, and sets the pacing and the
+    /// change detection, all at once.
+    pub fn apply(
+        &self,
+        replaced: HashMap<String, E>,
+        removed: &[String],
+        pacing: Pacing,
+        watch: WatchPacing,
+        detection: HashMap<String, ChangeDetection>,
+    ) {
+        self.tx.send_modify(|live| {
+            let old = &live.ctx;
+            let mut clients = live.clients.clone();
+            let ctx = if replaced.is_empty() && removed.is_empty() {
+                old.clone()
+            } else {
+                let mut exchanges = old.exchanges.clone();
+                for name in removed {
+                    exchanges.remove(name);
+                    *clients.entry(name.clone()).or_default() += 1;
+                }
+                for (name, ex) in replaced {
+                    exchanges.insert(name.clone(), ex);
+                    *clients.entry(name).or_default() += 1;
+                }
+                Arc::new(SyncContext {
+                    store: old.store.clone(),
+                    exchanges,
+                    clock: old.clock.clone(),
+                    instance: old.instance.clone(),
+                    metrics: old.metrics.clone(),
+                })
+            };
+            // The lease length stays what it was: the instance's leases
+            // were taken with it.
+            let pacing = Pacing {
+                lease: live.pacing.lease,
+                ..pacing
+            };
+            *live = Arc::new(Live {
+                ctx,
+                pacing,
+                watch,
+                detection,
+                clients,
+            });
+        });
+    }
+}
+
+/// Waits for the next reload; never, once nothing can reload any more.
+async fn reloaded<T>(rx: &mut tokio::sync::watch::Receiver<T>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// The EWS clients of the configuration, by endpoint name.
 pub fn exchanges(
     cfg: &Config,
@@ -71,56 +179,65 @@ pub fn exchanges(
     let default_tz: chrono_tz::Tz = cfg.time_zone.parse().unwrap_or(chrono_tz::Europe::Paris);
     let mut out = HashMap::new();
     for ex in &cfg.exchange {
-        let version = match ex.version {
-            ExchangeVersion::Exchange2007Sp1 => ServerVersion::Exchange2007_SP1,
-            ExchangeVersion::Exchange2010Sp2 => ServerVersion::Exchange2010_SP2,
-            ExchangeVersion::Exchange2013Sp1 => ServerVersion::Exchange2013_SP1,
-            ExchangeVersion::Exchange2016 => ServerVersion::Exchange2016,
-        };
-        let secret = |file: &Option<std::path::PathBuf>, env: &Option<String>| {
-            secrets
-                .read(file.as_deref(), env.as_deref())
-                .map(|s| s.expose().to_owned())
-                .map_err(|(_, en)| format!("exchange {}: {en}", ex.name))
-        };
-        let auth = match ex.auth {
-            ExchangeAuth::Ntlm => Auth::Ntlm(NtlmCredentials {
-                domain: ex.domain.clone().unwrap_or_default(),
-                user: ex.username.clone().unwrap_or_default(),
-                password: secret(&ex.password_file, &ex.password_env)?,
-                workstation: "RESA".into(),
-            }),
-            ExchangeAuth::Basic => Auth::Basic {
-                user: ex.username.clone().unwrap_or_default(),
-                password: secret(&ex.password_file, &ex.password_env)?,
-            },
-            ExchangeAuth::Oauth2 => {
-                let tenant = ex.tenant_id.clone().unwrap_or_default();
-                let token_url =
-                    url::Url::parse(&format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"))
-                        .map_err(|e| format!("exchange {}: {e}", ex.name))?;
-                Auth::OAuth2(OAuth2ClientCredentials {
-                    token_url,
-                    client_id: ex.client_id.clone().unwrap_or_default(),
-                    client_secret: secret(&ex.client_secret_file, &ex.client_secret_env)?,
-                    scope: "https://outlook.office365.com/.default".into(),
-                })
-            }
-        };
-        let mut cc = ClientConfig::new(ex.url.clone(), version, auth);
-        cc.max_concurrency = usize::try_from(ex.max_concurrency).unwrap_or(8).max(1);
-        cc.timeout = StdDuration::from_secs(ex.timeout_seconds.max(1));
-        if let Some(ca) = &ex.ca_file {
-            let path = secrets.base_dir.join(ca);
-            cc.ca_pem = Some(std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?);
-        }
-        let client = Client::new(cc, clock.clone()).map_err(|e| format!("exchange {}: {e}", ex.name))?;
         out.insert(
             ex.name.clone(),
-            EwsExchange::new(Arc::new(client), ex.impersonation, default_tz),
+            exchange_client(ex, default_tz, secrets, clock.clone())?,
         );
     }
     Ok(out)
+}
+
+/// The EWS client of one `[[exchange]]` block, its secrets read now.
+pub fn exchange_client(
+    ex: &config::Exchange,
+    default_tz: chrono_tz::Tz,
+    secrets: &SecretSource,
+    clock: SharedClock,
+) -> Result<EwsExchange, String> {
+    let version = match ex.version {
+        ExchangeVersion::Exchange2007Sp1 => ServerVersion::Exchange2007_SP1,
+        ExchangeVersion::Exchange2010Sp2 => ServerVersion::Exchange2010_SP2,
+        ExchangeVersion::Exchange2013Sp1 => ServerVersion::Exchange2013_SP1,
+        ExchangeVersion::Exchange2016 => ServerVersion::Exchange2016,
+    };
+    let secret = |file: &Option<std::path::PathBuf>, env: &Option<String>| {
+        secrets
+            .read(file.as_deref(), env.as_deref())
+            .map(|s| s.expose().to_owned())
+            .map_err(|(_, en)| format!("exchange {}: {en}", ex.name))
+    };
+    let auth = match ex.auth {
+        ExchangeAuth::Ntlm => Auth::Ntlm(NtlmCredentials {
+            domain: ex.domain.clone().unwrap_or_default(),
+            user: ex.username.clone().unwrap_or_default(),
+            password: secret(&ex.password_file, &ex.password_env)?,
+            workstation: "RESA".into(),
+        }),
+        ExchangeAuth::Basic => Auth::Basic {
+            user: ex.username.clone().unwrap_or_default(),
+            password: secret(&ex.password_file, &ex.password_env)?,
+        },
+        ExchangeAuth::Oauth2 => {
+            let tenant = ex.tenant_id.clone().unwrap_or_default();
+            let token_url = url::Url::parse(&format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"))
+                .map_err(|e| format!("exchange {}: {e}", ex.name))?;
+            Auth::OAuth2(OAuth2ClientCredentials {
+                token_url,
+                client_id: ex.client_id.clone().unwrap_or_default(),
+                client_secret: secret(&ex.client_secret_file, &ex.client_secret_env)?,
+                scope: "https://outlook.office365.com/.default".into(),
+            })
+        }
+    };
+    let mut cc = ClientConfig::new(ex.url.clone(), version, auth);
+    cc.max_concurrency = usize::try_from(ex.max_concurrency).unwrap_or(8).max(1);
+    cc.timeout = StdDuration::from_secs(ex.timeout_seconds.max(1));
+    if let Some(ca) = &ex.ca_file {
+        let path = secrets.base_dir.join(ca);
+        cc.ca_pem = Some(std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    let client = Client::new(cc, clock).map_err(|e| format!("exchange {}: {e}", ex.name))?;
+    Ok(EwsExchange::new(Arc::new(client), ex.impersonation, default_tz))
 }
 
 /// A running daemon's handles, for tests and for `resa demo`.
@@ -142,33 +259,51 @@ impl Daemon {
 
     /// Starts the daemon with change detection paced as given.
     pub fn start_with<E: Exchange>(ctx: SyncContext<E>, pacing: Pacing, watch: WatchPacing) -> Daemon {
+        Daemon::start_live(ctx, pacing, watch, HashMap::new()).0
+    }
+
+    /// Starts the daemon and gives what changes its settings while it runs
+    /// (a configuration reload).
+    pub fn start_live<E: Exchange>(
+        ctx: SyncContext<E>,
+        pacing: Pacing,
+        watch: WatchPacing,
+        detection: HashMap<String, ChangeDetection>,
+    ) -> (Daemon, Reloader<E>) {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let ctx = Arc::new(ctx);
         let instance = ctx.instance.clone();
         let store = ctx.store.clone();
         let metrics = ctx.metrics.clone();
+        let (tx, live) = tokio::sync::watch::channel(Arc::new(Live {
+            ctx: ctx.clone(),
+            pacing: pacing.clone(),
+            watch,
+            detection,
+            clients: HashMap::new(),
+        }));
         // Rung by a mailbox worker that queued answers, so they leave at
         // once rather than at the outbox worker's next idle tick.
         let outbox_wake = Arc::new(Notify::new());
         tracker.spawn(lease_loop(
-            ctx.clone(),
-            pacing.clone(),
-            watch,
+            live.clone(),
+            pacing.lease,
             outbox_wake.clone(),
             cancel.clone(),
             tracker.clone(),
         ));
-        tracker.spawn(vehicles_loop(ctx.clone(), cancel.clone()));
-        tracker.spawn(outbox_loop(ctx, pacing, outbox_wake.clone(), cancel.clone()));
-        Daemon {
+        tracker.spawn(vehicles_loop(ctx, cancel.clone()));
+        tracker.spawn(outbox_loop(live, outbox_wake.clone(), cancel.clone()));
+        let daemon = Daemon {
             instance,
             cancel,
             tracker,
             store,
             metrics,
             outbox_wake,
-        }
+        };
+        (daemon, Reloader { tx })
     }
 
     /// What wakes the outbox worker: rung by the web site (same process)
@@ -212,9 +347,8 @@ pub fn instance_name() -> String {
 }
 
 async fn lease_loop<E: Exchange>(
-    ctx: Arc<SyncContext<E>>,
-    pacing: Pacing,
-    watch: WatchPacing,
+    mut live_rx: tokio::sync::watch::Receiver<Arc<Live<E>>>,
+    lease: Duration,
     outbox_wake: Arc<Notify>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -223,19 +357,22 @@ async fn lease_loop<E: Exchange>(
     // One worker per leased mailbox, stopped when the lease goes, and its
     // wake-up signal, shared with the streaming group that covers it.
     let mut workers: HashMap<Uuid, (CancellationToken, Arc<Signal>)> = HashMap::new();
-    // Streaming groups, by endpoint.
-    let mut groups: HashMap<String, Groups> = HashMap::new();
+    // Streaming groups, by endpoint, with the client and the pacing they
+    // were built with.
+    let mut groups: HashMap<String, (Groups, (u64, String))> = HashMap::new();
+    // Groups of a replaced client, still unsubscribing through it.
+    let mut retiring: HashMap<String, Vec<tokio::task::JoinHandle<()>>> = HashMap::new();
     loop {
+        let live = live_rx.borrow_and_update().clone();
+        let ctx = &live.ctx;
         let now = ctx.clock.now();
         let round = async {
             ctx.store.heartbeat(&ctx.instance, &host, now).await?;
             ctx.store.register_mailboxes().await?;
-            let live = ctx.store.live_instances(now, pacing.lease).await?.max(1);
+            let live = ctx.store.live_instances(now, lease).await?.max(1);
             let total: i64 = ctx.store.active_mailbox_count().await?;
             let share = (total + live - 1) / live;
-            ctx.store
-                .claim_mailboxes(&ctx.instance, share.max(1), now, pacing.lease)
-                .await
+            ctx.store.claim_mailboxes(&ctx.instance, share.max(1), now, lease).await
         };
         match round.await {
             Ok(mailboxes) => {
@@ -250,10 +387,7 @@ async fn lease_loop<E: Exchange>(
                 });
                 let mut streamed: HashMap<String, Vec<Member>> = HashMap::new();
                 for m in mailboxes {
-                    let mode = match ctx.exchanges.get(&m.endpoint) {
-                        Some(ex) if watch.enabled => ex.notifications(),
-                        _ => Notifications::None,
-                    };
+                    let mode = live.mode(&m.endpoint);
                     let signal = match workers.get(&m.resource_id) {
                         Some((_, signal)) => signal.clone(),
                         None => {
@@ -261,11 +395,8 @@ async fn lease_loop<E: Exchange>(
                             let signal = Arc::new(Signal::default());
                             workers.insert(m.resource_id, (token.clone(), signal.clone()));
                             tracker.spawn(mailbox_loop(
-                                ctx.clone(),
+                                live_rx.clone(),
                                 m.resource_id,
-                                mode,
-                                pacing.clone(),
-                                watch.clone(),
                                 Wakes {
                                     mailbox: signal.clone(),
                                     outbox: outbox_wake.clone(),
@@ -292,20 +423,49 @@ async fn lease_loop<E: Exchange>(
                 // an endpoint that lost all its mailboxes.
                 let endpoints: std::collections::BTreeSet<String> =
                     groups.keys().chain(streamed.keys()).cloned().collect();
+                let watch_key = format!("{:?}", live.watch);
                 for endpoint in endpoints {
                     let members = streamed.remove(&endpoint).unwrap_or_default();
+                    let built = (live.client(&endpoint), watch_key.clone());
+                    if groups.get(&endpoint).is_some_and(|(_, b)| *b != built)
+                        && let Some((old, _)) = groups.remove(&endpoint)
+                    {
+                        // A reload replaced the client or the pacing: the
+                        // connections of the old one close, and the groups
+                        // open again on the new one once they are gone (the
+                        // mailboxes are polled meanwhile).
+                        tracing::info!(endpoint = %endpoint, "watch.groups_restarted");
+                        retiring.entry(endpoint.clone()).or_default().extend(old.stop());
+                    }
+                    if let Some(old) = retiring.get_mut(&endpoint) {
+                        old.retain(|t| !t.is_finished());
+                        if !old.is_empty() {
+                            continue;
+                        }
+                        retiring.remove(&endpoint);
+                    }
                     groups
                         .entry(endpoint.clone())
-                        .or_default()
-                        .update(&ctx, &endpoint, members, &watch, &tracker, &cancel);
+                        .or_insert_with(|| (Groups::default(), built))
+                        .0
+                        .update(ctx, &endpoint, members, &live.watch, &tracker, &cancel);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "lease.round_failed"),
         }
-        // Renew well before the expiry.
-        let every = (pacing.lease / 3).to_std().unwrap_or(StdDuration::from_secs(10));
+        // Renew well before the expiry; look again soon while old groups
+        // let go of their mailboxes.
+        let mut every = (lease / 3).to_std().unwrap_or(StdDuration::from_secs(10));
+        for tasks in retiring.values_mut() {
+            tasks.retain(|t| !t.is_finished());
+        }
+        retiring.retain(|_, tasks| !tasks.is_empty());
+        if !retiring.is_empty() {
+            every = every.min(StdDuration::from_millis(100));
+        }
         tokio::select! {
             _ = cancel.cancelled() => break,
+            _ = reloaded(&mut live_rx) => {}
             _ = tokio::time::sleep(every) => {}
         }
     }
@@ -322,13 +482,13 @@ struct Wakes {
 /// an event says so, when a subscription was (re)made, or, without a
 /// working subscription, at each poll (with jitter); it reconciles the
 /// calendar after calendar events (at most every `reconcile_gap`) and on a
-/// slower safety timer.
+/// slower safety timer. Each round takes the settings of the moment: after
+/// a reload that replaced its endpoint's client, it ends its pull
+/// subscription through the old client and reads the Inbox and the calendar
+/// through the new one at once.
 async fn mailbox_loop<E: Exchange>(
-    ctx: Arc<SyncContext<E>>,
+    mut live_rx: tokio::sync::watch::Receiver<Arc<Live<E>>>,
     resource_id: Uuid,
-    mode: Notifications,
-    pacing: Pacing,
-    watch: WatchPacing,
     wakes: Wakes,
     cancel: CancellationToken,
 ) {
@@ -336,10 +496,13 @@ async fn mailbox_loop<E: Exchange>(
         mailbox: signal,
         outbox: outbox_wake,
     } = wakes;
-    let poll = pacing.poll;
+    let mut mode = Notifications::None;
     let mut failures = 0u32;
     let mut pull = PullWatch::default();
-    let mut smtp_endpoint: Option<(String, String)> = None;
+    // The client this worker last used: endpoint, its generation, and the
+    // context that holds it (to end a pull subscription through it).
+    let mut bound: Option<(String, u64, Arc<SyncContext<E>>)> = None;
+    let mut smtp: Option<String> = None;
     let mut synced: Option<std::time::Instant> = None;
     let mut reconciled: Option<std::time::Instant> = None;
     // Work owed: cleared only when done, so a failed pass is tried again.
@@ -348,6 +511,10 @@ async fn mailbox_loop<E: Exchange>(
     let mut pending_calendar = false;
     let mut timer = false;
     loop {
+        let live = live_rx.borrow_and_update().clone();
+        let ctx = live.ctx.clone();
+        let watch = &live.watch;
+        let poll = live.pacing.poll;
         let now = ctx.clock.now();
         let wake = signal.take();
         owe_sync |= wake.inbox || wake.catch_up;
@@ -357,10 +524,35 @@ async fn mailbox_loop<E: Exchange>(
             let Some(mailbox) = ctx.store.leased_mailbox(&ctx.instance, resource_id, now).await? else {
                 return Ok::<_, crate::sync::SyncError>(false);
             };
-            smtp_endpoint = Some((mailbox.smtp.clone(), mailbox.endpoint.clone()));
+            smtp = Some(mailbox.smtp.clone());
+            let client = live.client(&mailbox.endpoint);
+            let new_mode = live.mode(&mailbox.endpoint);
+            let moved = bound
+                .as_ref()
+                .is_some_and(|(endpoint, generation, _)| *endpoint != mailbox.endpoint || *generation != client);
+            if moved || new_mode != mode {
+                if let Some((endpoint, _, old)) = &bound
+                    && let Ok(ex) = old.exchange(endpoint)
+                {
+                    pull.close(ex, &mailbox.smtp).await;
+                }
+                pull = PullWatch::default();
+                if mode == Notifications::Pull {
+                    signal.set_watched(false, &ctx.metrics);
+                }
+                if moved {
+                    // Another client, maybe another server: whatever
+                    // happened meanwhile is read through the new one.
+                    tracing::info!(mailbox.smtp = %mailbox.smtp, endpoint = %mailbox.endpoint, "sync.client_replaced");
+                    owe_sync = true;
+                    owe_reconcile = true;
+                }
+                mode = new_mode;
+            }
+            bound = Some((mailbox.endpoint.clone(), client, ctx.clone()));
             if mode == Notifications::Pull && timer {
                 let ex = ctx.exchange(&mailbox.endpoint)?;
-                if !pull.read(ex, &mailbox.smtp, &signal, &watch, &ctx.metrics).await {
+                if !pull.read(ex, &mailbox.smtp, &signal, watch, &ctx.metrics).await {
                     // No working subscription this time: poll.
                     owe_sync = true;
                 }
@@ -380,7 +572,7 @@ async fn mailbox_loop<E: Exchange>(
             let reconcile_every = if watched {
                 watch.safety_reconcile
             } else {
-                pacing.reconcile
+                live.pacing.reconcile
             };
             if since(reconciled) >= reconcile_every || (pending_calendar && since(reconciled) >= watch.reconcile_gap) {
                 owe_reconcile = true;
@@ -438,18 +630,22 @@ async fn mailbox_loop<E: Exchange>(
                     .mul_f64(rand::rng().random_range(0.8..1.2))
             }
         };
+        // A reload wakes the worker: the next wait is reckoned with the new
+        // pacing, and a replaced client is used at once.
         timer = tokio::select! {
             _ = cancel.cancelled() => break,
             _ = signal.notified() => false,
+            _ = reloaded(&mut live_rx) => false,
             _ = tokio::time::sleep(wait) => true,
         };
     }
-    if let Some((smtp, endpoint)) = smtp_endpoint
-        && let Ok(ex) = ctx.exchange(&endpoint)
+    if let (Some(smtp), Some((endpoint, _, ctx))) = (smtp, &bound)
+        && let Ok(ex) = ctx.exchange(endpoint)
     {
         pull.close(ex, &smtp).await;
     }
-    signal.set_watched(false, &ctx.metrics);
+    let metrics = live_rx.borrow().ctx.metrics.clone();
+    signal.set_watched(false, &metrics);
 }
 
 /// How often check-in deadlines and overdue returns are looked at.
@@ -479,13 +675,15 @@ async fn vehicles_loop<E: Exchange>(ctx: Arc<SyncContext<E>>, cancel: Cancellati
 }
 
 async fn outbox_loop<E: Exchange>(
-    ctx: Arc<SyncContext<E>>,
-    pacing: Pacing,
+    mut live_rx: tokio::sync::watch::Receiver<Arc<Live<E>>>,
     wake: Arc<Notify>,
     cancel: CancellationToken,
 ) {
     let mut ticked: Option<std::time::Instant> = None;
     loop {
+        // Each round sends through the clients of the moment.
+        let live = live_rx.borrow_and_update().clone();
+        let (ctx, pacing) = (&live.ctx, &live.pacing);
         // Validation circuits that are due (reminder, escalation, final
         // outcome) move on first, so what they queue leaves in this round;
         // at most once per idle tick, as their deadlines count in minutes,
@@ -512,6 +710,7 @@ async fn outbox_loop<E: Exchange>(
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = wake.notified() => {}
+            _ = reloaded(&mut live_rx) => {}
             _ = tokio::time::sleep(pacing.outbox_idle) => {}
         }
     }
@@ -663,33 +862,16 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         instance: instance.clone(),
         metrics: metrics.clone(),
     };
-    let directories = cfg
-        .directory
-        .iter()
-        .map(|d| {
-            let every = StdDuration::from_secs(d.incremental_sync_minutes.max(1) * 60);
-            d.settings(&secrets)
-                .map(|s| (s, every))
-                .map_err(|e| format!("directory {}: {e}", d.name))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let directory_settings = directories.iter().map(|(s, _)| s.clone()).collect();
+    let directories = directory_plan(&cfg, &secrets)?;
+    let directory_settings = directories.iter().map(|d| d.settings.clone()).collect();
     let listener = tokio::net::TcpListener::bind(cfg.web.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", cfg.web.listen))?;
-    let daemon = Daemon::start(ctx, Pacing::from_config(&cfg));
+    let (daemon, reloader) =
+        Daemon::start_live(ctx, Pacing::from_config(&cfg), WatchPacing::default(), detection(&cfg));
     // One directory sync task per configured directory, stopped with the rest.
-    let (stop_directories, directories_stopped) = tokio::sync::watch::channel(false);
-    let mut directory_tasks = Vec::new();
-    for (settings, every) in directories {
-        directory_tasks.push(tokio::spawn(crate::directory::worker::run(
-            store.clone(),
-            settings,
-            every,
-            clock.clone(),
-            directories_stopped.clone(),
-        )));
-    }
+    let mut directory_tasks = DirectoryTasks::new(store.clone(), clock.clone());
+    directory_tasks.follow(directories).await;
     let cancel = daemon.cancel_token();
     // Retention (`[daemon] retention_days`): old bookings anonymised, stopped with the rest.
     let retention = cfg.daemon.retention_days.map(|days| {
@@ -731,12 +913,20 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .map(|us| StdDuration::from_micros(us / 2));
-    wait_for_stop(watchdog, config_path, cfg.clone()).await;
+    let mut reload = Reload::new(
+        config_path,
+        cfg.clone(),
+        secrets,
+        clock.clone(),
+        metrics.clone(),
+        reloader,
+    )
+    .with_directories(directory_tasks);
+    wait_for_stop(watchdog, &mut reload).await;
     sd_notify("STOPPING=1");
     tracing::info!(instance = %instance, "resa.stopping");
-    let _ = stop_directories.send(true);
-    for t in directory_tasks {
-        let _ = t.await;
+    if let Some(directories) = reload.directories.take() {
+        directories.stop().await;
     }
     daemon.shutdown().await;
     if let Some(task) = retention {
@@ -747,54 +937,321 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
     Ok(())
 }
 
-/// What a reloaded configuration changes, one sentence per section that
-/// differs from the running one, saying whether it applies now or why it
-/// needs a restart. Empty when nothing but the log level changed.
+/// Change detection as each `[[exchange]]` block asks for it.
+pub fn detection(cfg: &Config) -> HashMap<String, ChangeDetection> {
+    cfg.exchange
+        .iter()
+        .map(|e| (e.name.clone(), e.change_detection))
+        .collect()
+}
+
+/// A digest of what a client or a sync task is built from: its block (whose
+/// secrets print as `***`) and the secrets' and CA's contents, so a password
+/// rotated in the same file counts as a change while nothing secret is kept
+/// or logged.
+fn fingerprint(
+    block: &impl std::fmt::Debug,
+    extra: &str,
+    secrets: &[Option<Secret>],
+    files: &[std::path::PathBuf],
+) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(format!("{block:?}\n{extra}\n"));
+    for s in secrets {
+        h.update(s.as_ref().map_or("", |s| s.expose()));
+        h.update([0u8]);
+    }
+    for f in files {
+        h.update(std::fs::read(f).unwrap_or_default());
+        h.update([0u8]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+fn exchange_fingerprint(ex: &config::Exchange, time_zone: &str, secrets: &SecretSource) -> String {
+    // How the endpoint is watched is no part of its client.
+    let ex = &config::Exchange {
+        change_detection: ChangeDetection::Auto,
+        poll_interval_seconds: 0,
+        ..ex.clone()
+    };
+    let read = |file: &Option<std::path::PathBuf>, env: &Option<String>| {
+        (file.is_some() || env.is_some())
+            .then(|| secrets.read(file.as_deref(), env.as_deref()).ok())
+            .flatten()
+    };
+    fingerprint(
+        ex,
+        time_zone,
+        &[
+            read(&ex.password_file, &ex.password_env),
+            read(&ex.client_secret_file, &ex.client_secret_env),
+        ],
+        &ex.ca_file.iter().map(|f| secrets.base_dir.join(f)).collect::<Vec<_>>(),
+    )
+}
+
+/// One `[[directory]]` block ready to sync: settings (secrets read), pace,
+/// and the fingerprint that tells a reload whether it changed.
+pub struct DirectoryPlan {
+    pub name: String,
+    pub settings: crate::directory::DirectorySettings,
+    pub every: StdDuration,
+    fingerprint: String,
+}
+
+/// Every `[[directory]]` block of `cfg`, or the first that cannot be used.
+pub fn directory_plan(cfg: &Config, secrets: &SecretSource) -> Result<Vec<DirectoryPlan>, String> {
+    cfg.directory
+        .iter()
+        .map(|d| {
+            let settings = d.settings(secrets).map_err(|e| format!("directory {}: {e}", d.name))?;
+            let password = secrets
+                .read(d.bind_password_file.as_deref(), d.bind_password_env.as_deref())
+                .ok();
+            let files: Vec<std::path::PathBuf> = d.ca_file.iter().map(|f| secrets.base_dir.join(f)).collect();
+            Ok(DirectoryPlan {
+                name: d.name.clone(),
+                every: StdDuration::from_secs(d.incremental_sync_minutes.max(1) * 60),
+                fingerprint: fingerprint(d, "", &[password], &files),
+                settings,
+            })
+        })
+        .collect()
+}
+
+struct DirectoryTask {
+    fingerprint: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The directory sync tasks of `resa serve`, one per `[[directory]]`.
+pub struct DirectoryTasks {
+    store: Store,
+    clock: SharedClock,
+    tasks: HashMap<String, DirectoryTask>,
+}
+
+impl DirectoryTasks {
+    pub fn new(store: Store, clock: SharedClock) -> Self {
+        DirectoryTasks {
+            store,
+            clock,
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// Makes the tasks follow `plan`: a removed directory's task stops, a
+    /// changed one's starts again with the new settings (a sync it was in
+    /// the middle of is rolled back and done again at once), a new one
+    /// starts. One sentence per change.
+    pub async fn follow(&mut self, plan: Vec<DirectoryPlan>) -> Vec<String> {
+        let mut out = Vec::new();
+        let wanted: HashMap<&str, &str> = plan.iter().map(|p| (p.name.as_str(), p.fingerprint.as_str())).collect();
+        let stale: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(name, t)| wanted.get(name.as_str()) != Some(&t.fingerprint.as_str()))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(t) = self.tasks.remove(&name) {
+                let _ = t.stop.send(true);
+                let _ = t.task.await;
+                if !wanted.contains_key(name.as_str()) {
+                    out.push(format!("[[directory]] {name} was removed: its sync stopped"));
+                }
+            }
+        }
+        for p in plan {
+            if self.tasks.contains_key(&p.name) {
+                continue;
+            }
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(crate::directory::worker::run(
+                self.store.clone(),
+                p.settings,
+                p.every,
+                self.clock.clone(),
+                stopped,
+            ));
+            out.push(format!("[[directory]] {}: syncing with the settings read now", p.name));
+            self.tasks.insert(
+                p.name,
+                DirectoryTask {
+                    fingerprint: p.fingerprint,
+                    stop,
+                    task,
+                },
+            );
+        }
+        out
+    }
+
+    /// Stops every task.
+    pub async fn stop(self) {
+        for t in self.tasks.values() {
+            let _ = t.stop.send(true);
+        }
+        for (_, t) in self.tasks {
+            let _ = t.task.await;
+        }
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Default)]
+pub struct Reloaded {
+    /// One sentence per change now in effect.
+    pub applied: Vec<String>,
+    /// One sentence per section that changed but takes a restart, and why.
+    pub needs_restart: Vec<String>,
+}
+
+/// A running `resa serve`'s configuration, and what applies a new one
+/// (SIGHUP): the Exchange clients of changed `[[exchange]]` blocks are built
+/// again (a rotated password file counts) and the daemon's loops move to
+/// them at their next round, the pacing and change detection apply at the
+/// next round, a changed `[[directory]]`'s sync task starts again with the
+/// new settings, the log level applies at once. A file with problems, or a
+/// block whose client or settings cannot be built (an unreadable CA), is
+/// refused as a whole: the running settings stay.
+pub struct Reload {
+    path: std::path::PathBuf,
+    running: Config,
+    secrets: SecretSource,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    reloader: Reloader<EwsExchange>,
+    /// Per endpoint, what its running client was built from.
+    clients: HashMap<String, String>,
+    pub directories: Option<DirectoryTasks>,
+}
+
+impl Reload {
+    pub fn new(
+        path: &std::path::Path,
+        running: Config,
+        secrets: SecretSource,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+        reloader: Reloader<EwsExchange>,
+    ) -> Reload {
+        let clients = running
+            .exchange
+            .iter()
+            .map(|e| (e.name.clone(), exchange_fingerprint(e, &running.time_zone, &secrets)))
+            .collect();
+        Reload {
+            path: path.to_owned(),
+            running,
+            secrets,
+            clock,
+            metrics,
+            reloader,
+            clients,
+            directories: None,
+        }
+    }
+
+    /// Lets reloads restart these directory sync tasks.
+    pub fn with_directories(mut self, tasks: DirectoryTasks) -> Reload {
+        self.directories = Some(tasks);
+        self
+    }
+
+    /// Reads the file again and applies what can change live.
+    pub async fn apply(&mut self) -> Result<Reloaded, String> {
+        let cfg = config::load(&self.path).map_err(|p| p.to_string())?;
+        // Everything is built before anything is applied.
+        let tz: chrono_tz::Tz = cfg.time_zone.parse().unwrap_or(chrono_tz::Europe::Paris);
+        let mut done = Reloaded::default();
+        let mut replaced = HashMap::new();
+        let mut clients = HashMap::new();
+        for ex in &cfg.exchange {
+            let print = exchange_fingerprint(ex, &cfg.time_zone, &self.secrets);
+            if self.clients.get(&ex.name) != Some(&print) {
+                let client =
+                    exchange_client(ex, tz, &self.secrets, self.clock.clone())?.with_metrics(self.metrics.clone());
+                replaced.insert(ex.name.clone(), client);
+                done.applied.push(format!(
+                    "[[exchange]] {}: a new EWS client; mailbox workers, subscriptions and the outbox use it from \
+                     their next round",
+                    ex.name
+                ));
+            }
+            clients.insert(ex.name.clone(), print);
+        }
+        let removed: Vec<String> = self
+            .clients
+            .keys()
+            .filter(|n| !clients.contains_key(*n))
+            .cloned()
+            .collect();
+        for name in &removed {
+            done.applied.push(format!(
+                "[[exchange]] {name} was removed: its mailboxes wait for it to come back"
+            ));
+        }
+        let plan = match &self.directories {
+            Some(_) => Some(directory_plan(&cfg, &self.secrets)?),
+            None => None,
+        };
+        let pacing = Pacing::from_config(&cfg);
+        let live = self.reloader.current();
+        if pacing.poll != live.pacing.poll {
+            done.applied
+                .push(format!("polling every {} s from the next round", pacing.poll.as_secs()));
+        }
+        let detection = detection(&cfg);
+        if detection != live.detection {
+            done.applied
+                .push("change_detection: each endpoint's mailboxes change over at their next round".into());
+        }
+        self.reloader
+            .apply(replaced, &removed, pacing, live.watch.clone(), detection);
+        self.clients = clients;
+        if let (Some(tasks), Some(plan)) = (self.directories.as_mut(), plan) {
+            done.applied.extend(tasks.follow(plan).await);
+            if differs(&self.running.directory, &cfg.directory) {
+                done.needs_restart.push(
+                    "[[directory]] changed: the web login keeps the LDAP settings read at start until a restart".into(),
+                );
+            }
+        }
+        if self.running.log.level != cfg.log.level {
+            let applied = reload_log_level(&cfg.log.level);
+            done.applied
+                .push(format!("log level {} (applied: {applied})", cfg.log.level));
+        }
+        done.needs_restart.extend(reload_report(&self.running, &cfg));
+        // What needs a restart is still what runs.
+        let mut running = cfg;
+        running.database = self.running.database.clone();
+        running.web = self.running.web.clone();
+        running.daemon.lease_seconds = self.running.daemon.lease_seconds;
+        running.daemon.retention_days = self.running.daemon.retention_days;
+        running.language = self.running.language;
+        running.directory = self.running.directory.clone();
+        self.running = running;
+        Ok(done)
+    }
+}
+
+/// Secrets print as `***`, so comparing the Debug forms never compares (or
+/// logs) a secret.
+fn differs<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
+    format!("{a:?}") != format!("{b:?}")
+}
+
+/// The sections of a reloaded configuration that changed but cannot apply
+/// while the daemon runs, one sentence each saying why. Exchange endpoints,
+/// pacing, change detection, directories and the log level apply live
+/// ([`Reload::apply`]).
 pub fn reload_report(running: &Config, new: &Config) -> Vec<String> {
-    // Secrets print as `***`, so comparing the Debug forms never compares
-    // (or logs) a secret; a changed secret file's content is read at start.
-    fn differs<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
-        format!("{a:?}") != format!("{b:?}")
-    }
     let mut out = Vec::new();
-    let names = |v: &[config::Exchange]| {
-        v.iter()
-            .map(|e| e.name.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
-    for name in names(&running.exchange).union(&names(&new.exchange)) {
-        let old = running.exchange.iter().find(|e| &e.name == name);
-        let now = new.exchange.iter().find(|e| &e.name == name);
-        let what = match (old, now) {
-            (None, Some(_)) => "is new",
-            (Some(_), None) => "was removed",
-            (Some(a), Some(b)) if differs(a, b) => "changed",
-            _ => continue,
-        };
-        out.push(format!(
-            "[[exchange]] {name} {what}: needs a restart, because its EWS client (authenticated connections, \
-             affinity cookies), its subscriptions and the pacing of its mailbox workers are built at start"
-        ));
-    }
-    let dirs = |v: &[config::Directory]| {
-        v.iter()
-            .map(|d| d.name.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
-    for name in dirs(&running.directory).union(&dirs(&new.directory)) {
-        let old = running.directory.iter().find(|d| &d.name == name);
-        let now = new.directory.iter().find(|d| &d.name == name);
-        let what = match (old, now) {
-            (None, Some(_)) => "is new",
-            (Some(_), None) => "was removed",
-            (Some(a), Some(b)) if differs(a, b) => "changed",
-            _ => continue,
-        };
-        out.push(format!(
-            "[[directory]] {name} {what}: needs a restart, because its sync task and the web login hold the \
-             LDAP settings read at start"
-        ));
-    }
     if differs(&running.database, &new.database) {
         out.push("[database] changed: needs a restart, because the connection pool is opened at start".into());
     }
@@ -803,24 +1260,31 @@ pub fn reload_report(running: &Config, new: &Config) -> Vec<String> {
             "[web] changed: needs a restart, because the listener is bound and the signing key read at start".into(),
         );
     }
-    if differs(&running.daemon, &new.daemon) {
+    if running.daemon.lease_seconds != new.daemon.lease_seconds {
         out.push(
-            "[daemon] changed: needs a restart, because lease lengths must agree within one instance's life".into(),
+            "[daemon] lease_seconds changed: needs a restart, because this instance's leases were taken with the \
+             running length"
+                .into(),
         );
     }
-    if running.language != new.language || running.time_zone != new.time_zone {
-        out.push("language or time_zone changed: needs a restart, because the EWS clients read them at start".into());
+    if running.daemon.retention_days != new.daemon.retention_days {
+        out.push("[daemon] retention_days changed: needs a restart, because the retention job starts with it".into());
+    }
+    if running.language != new.language {
+        out.push(
+            "language changed: needs a restart, because the web site and the message templates read it at start".into(),
+        );
     }
     out
 }
 
 /// Waits for SIGTERM or SIGINT, pinging the watchdog meanwhile. SIGHUP
-/// re-reads the configuration: a file with problems is refused (and they are
-/// logged); a good one's log level applies at once. Mailboxes and resources
-/// come from the database and need no reload. Every other section that
-/// changed is named in the log with why it needs a restart
-/// ([`reload_report`]); the running settings stay as they were.
-async fn wait_for_stop(watchdog: Option<StdDuration>, config_path: &std::path::Path, running: Config) {
+/// re-reads the configuration and applies it ([`Reload::apply`]): a file
+/// with problems is refused (and they are logged) and the running settings
+/// stay; every section that changed but needs a restart is named in the log
+/// with why. The instance keeps its name: it is chosen at start. Mailboxes
+/// and resources come from the database and need no reload.
+async fn wait_for_stop(watchdog: Option<StdDuration>, reload: &mut Reload) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -836,13 +1300,15 @@ async fn wait_for_stop(watchdog: Option<StdDuration>, config_path: &std::path::P
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                match config::load(config_path) {
-                    Ok(cfg) => {
-                        let applied = reload_log_level(&cfg.log.level);
-                        tracing::info!(log.level = %cfg.log.level, log.applied = applied, "config.reloaded");
-                        for change in reload_report(&running, &cfg) {
+                match reload.apply().await {
+                    Ok(done) => {
+                        for change in &done.applied {
+                            tracing::info!(change = %change, "config.reload_applied");
+                        }
+                        for change in &done.needs_restart {
                             tracing::warn!(change = %change, "config.reload_needs_restart");
                         }
+                        tracing::info!(applied = done.applied.len(), needs_restart = done.needs_restart.len(), "config.reloaded");
                     }
                     Err(p) => tracing::warn!(problems = %p, "config.reload_refused"),
                 }
@@ -901,19 +1367,41 @@ group_base_dn = "OU=Groupes,DC=plainecommune,DC=local"
     #[test]
     fn a_reload_names_each_section_that_needs_a_restart_and_why() {
         let running = load(FILE);
-        // The log level alone applies at once: nothing to report.
-        let quieter = load(&FILE.replace("level = \"info\"", "level = \"warn\""));
-        assert_eq!(reload_report(&running, &quieter), Vec::<String>::new());
-        let changed = load(
+        // Exchange, directories, pacing and the log level apply live:
+        // nothing to report.
+        let live = load(
             &FILE
+                .replace("level = \"info\"", "level = \"warn\"")
                 .replace("poll_interval_seconds = 300", "poll_interval_seconds = 60")
+                .replace("mail.plainecommune.fr", "mail2.plainecommune.fr")
                 .replace("dc1.plainecommune.local", "dc2.plainecommune.local"),
         );
-        let report = reload_report(&running, &changed);
+        assert_eq!(reload_report(&running, &live), Vec::<String>::new());
+        let moved = load(
+            &FILE
+                .replace("5432/resa", "5433/resa")
+                .replace("version = 1\n", "version = 1\nlanguage = \"en\"\n"),
+        );
+        let report = reload_report(&running, &moved);
         assert_eq!(report.len(), 2, "{report:?}");
-        assert!(report[0].starts_with("[[exchange]] plaine-commune changed: needs a restart, because"));
-        assert!(report[1].starts_with("[[directory]] pc changed: needs a restart, because"));
-        // Secrets never appear in what is logged.
-        assert!(report.iter().all(|l| !l.contains("pa55word")));
+        assert!(report[0].starts_with("[database] changed: needs a restart, because"));
+        assert!(report[1].starts_with("language changed: needs a restart, because"));
+    }
+
+    #[test]
+    fn a_rotated_secret_changes_the_fingerprint_without_showing_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("ews.pwd"), "pa55word\n").expect("write");
+        std::fs::write(dir.path().join("ldap.pwd"), "pa55word\n").expect("write");
+        let path = dir.path().join("resa.toml");
+        std::fs::write(&path, FILE).expect("write");
+        let cfg = config::load(&path).unwrap_or_else(|p| panic!("{p}"));
+        let secrets = SecretSource::system(dir.path().to_owned());
+        let before = exchange_fingerprint(&cfg.exchange[0], &cfg.time_zone, &secrets);
+        assert_eq!(before, exchange_fingerprint(&cfg.exchange[0], &cfg.time_zone, &secrets));
+        std::fs::write(dir.path().join("ews.pwd"), "n3w-pa55word\n").expect("write");
+        let after = exchange_fingerprint(&cfg.exchange[0], &cfg.time_zone, &secrets);
+        assert_ne!(before, after);
+        assert!(!after.contains("pa55word"));
     }
 }

@@ -598,7 +598,10 @@ impl World {
         if input.end <= input.start {
             return Err(SimError::Invalid("end must be after start".into()));
         }
-        let uid = input.uid.clone().unwrap_or_else(|| new_uid(self.next_item, now));
+        let uid = input
+            .uid
+            .clone()
+            .unwrap_or_else(|| new_uid(self.next_item ^ (self.epoch << 32), now));
         if self.mailbox(&organizer)?.calendar_item(&uid).is_some() {
             return Err(SimError::Conflict(format!("meeting {uid} exists")));
         }
@@ -1177,7 +1180,10 @@ impl World {
         }
         let list = |v: &[String]| v.iter().map(|s| AttendeeState::invited(&norm(s))).collect::<Vec<_>>();
         let meeting = Meeting {
-            uid: input.uid.clone().unwrap_or_else(|| new_uid(self.next_item, now)),
+            uid: input
+                .uid
+                .clone()
+                .unwrap_or_else(|| new_uid(self.next_item ^ (self.epoch << 32), now)),
             subject: input.subject,
             body: input.body,
             location: input.location,
@@ -1283,7 +1289,8 @@ impl World {
 }
 
 /// A new meeting UID shaped like Outlook's: the hex of a GlobalObjectId
-/// with a unique payload.
+/// with a unique payload: the item counter salted with the epoch, so two
+/// simulators on one clock never hand out the same UID.
 pub fn new_uid(salt: u64, now: DateTime<Utc>) -> String {
     let mut data = Vec::with_capacity(16);
     data.extend_from_slice(&salt.to_le_bytes());

@@ -173,6 +173,7 @@ struct Group {
     anchor: String,
     tx: watch::Sender<Vec<Member>>,
     cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Group {
@@ -249,7 +250,7 @@ impl Groups {
             } else {
                 let (tx, rx) = watch::channel(Vec::new());
                 let token = cancel.child_token();
-                tracker.spawn(run_group(
+                let task = tracker.spawn(run_group(
                     ctx.clone(),
                     endpoint.to_owned(),
                     rx,
@@ -261,6 +262,7 @@ impl Groups {
                     anchor: key,
                     tx,
                     cancel: token,
+                    task,
                 });
                 changed.push(true);
             }
@@ -271,6 +273,21 @@ impl Groups {
                 let _ = g.tx.send(g.list());
             }
         }
+    }
+
+    /// Stops every group (each unsubscribes what it held, through the
+    /// client it started with) and gives the tasks, to know when they have
+    /// let go of their mailboxes: a reloaded client's groups start only then,
+    /// so an old group never marks a mailbox unwatched after a new one
+    /// marked it watched.
+    pub fn stop(self) -> Vec<tokio::task::JoinHandle<()>> {
+        self.groups
+            .into_iter()
+            .map(|g| {
+                g.cancel.cancel();
+                g.task
+            })
+            .collect()
     }
 
     /// Members per group, for tests and logs.

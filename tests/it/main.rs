@@ -9,6 +9,7 @@ mod demo;
 mod directory;
 mod faults;
 mod harness;
+mod reload;
 mod reports;
 mod requests;
 mod resources;
