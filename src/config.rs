@@ -208,6 +208,12 @@ pub struct Directory {
     pub full_sync_hours: u64,
     /// Attribute holding a driver's licence classes, when the directory has one.
     pub licence_attribute: Option<String>,
+    /// How that attribute writes the licence, e.g. `CLASSES;YYYY-MM-DD`
+    /// (classes only when absent).
+    pub licence_format: Option<String>,
+    /// Whether the directory's licence replaces one a manager entered.
+    #[serde(default)]
+    pub licence_overrides_manager: bool,
     /// NetBIOS domain name, so that a login as `DOMAIN\\user` reaches this directory.
     pub netbios_domain: Option<String>,
 }
@@ -237,6 +243,10 @@ impl Directory {
         }
         s.netbios_domain = self.netbios_domain.clone();
         s.attributes.licence_classes = self.licence_attribute.clone();
+        if let Some(f) = &self.licence_format {
+            s.licence_format = crate::domain::vehicles::LicenceFormat::parse(f)?;
+        }
+        s.licence_overrides_manager = self.licence_overrides_manager;
         s.page_size = self.page_size;
         s.timeout = std::time::Duration::from_secs(self.timeout_seconds);
         s.full_sync_interval = std::time::Duration::from_secs(self.full_sync_hours * 3600);

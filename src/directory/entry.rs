@@ -189,23 +189,15 @@ pub fn group_from_entry(e: &SearchEntry, names: &AttributeNames) -> Result<Group
     })
 }
 
-/// The licence classes vehicles may require (the schema's list).
-const LICENCE_CLASSES: [&str; 10] = ["AM", "A1", "A2", "A", "B", "BE", "C1", "C", "D1", "D"];
-
-/// A person's driving licence classes from the configured attribute: values
-/// may be one class each or a list (`B, BE`); anything that is not a known
-/// class is dropped rather than guessed at.
-pub fn licence_classes(e: &SearchEntry, attr: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for value in values(e, attr) {
-        for part in value.split([',', ';', ' ', '/']) {
-            let class = part.trim().to_ascii_uppercase();
-            if LICENCE_CLASSES.contains(&class.as_str()) && !out.contains(&class) {
-                out.push(class);
-            }
-        }
-    }
-    out
+/// The non-blank values of the licence attribute (several when the
+/// directory keeps one class per value).
+pub fn licence_values(e: &SearchEntry, attr: &str) -> Vec<String> {
+    values(e, attr)
+        .iter()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// For a group with more members than the server returns at once (AD's
@@ -332,13 +324,6 @@ mod tests {
             person_from_entry(&e, &AttributeNames::default()).unwrap_err().reason,
             "no valid objectGUID"
         );
-    }
-
-    #[test]
-    fn licence_classes_are_normalised() {
-        let e = entry("CN=x", &[("carLicense", &["b, BE", "C1;x", "B"])], &GUID);
-        assert_eq!(licence_classes(&e, "carlicense"), ["B", "BE", "C1"]);
-        assert!(licence_classes(&e, "other").is_empty());
     }
 
     #[test]

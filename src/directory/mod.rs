@@ -68,6 +68,26 @@ pub struct DirectoryStatus {
     /// True when decisions run on data older than `stale_after`, or when the
     /// last attempt failed: the admin should look.
     pub stale: bool,
+    /// People whose licence attribute could not be read (their known
+    /// licence stays), and the first few: "name : « value » : why".
+    pub licence_problems: i64,
+    pub licence_problem_examples: Vec<String>,
+}
+
+impl DirectoryStatus {
+    /// The last error and the unreadable licences, in one French line for
+    /// the status page; empty when all is well.
+    pub fn problems(&self) -> String {
+        let mut parts: Vec<String> = self.last_error.iter().cloned().collect();
+        if self.licence_problems > 0 {
+            parts.push(format!(
+                "{} permis illisible(s) dans l'annuaire : {}",
+                self.licence_problems,
+                self.licence_problem_examples.join(" ; ")
+            ));
+        }
+        parts.join(" — ")
+    }
 }
 
 /// Whether a directory's data is stale at `now`.
@@ -91,6 +111,12 @@ pub async fn directory_status(
     now: DateTime<Utc>,
 ) -> Result<Vec<DirectoryStatus>, DirectoryError> {
     let counts = store.directory_counts().await?;
+    let mut examples = std::collections::HashMap::new();
+    for c in counts.iter().filter(|c| c.licence_problems > 0) {
+        let found = store.licence_problems(c.directory.id, 5).await?;
+        let lines: Vec<String> = found.into_iter().map(|(who, why)| format!("{who} : {why}")).collect();
+        examples.insert(c.directory.id, lines);
+    }
     Ok(directories
         .iter()
         .map(|s| match counts.iter().find(|c| c.directory.name == s.name) {
@@ -105,6 +131,8 @@ pub async fn directory_status(
                 people_deleted: c.people_deleted,
                 groups: c.groups,
                 stale: is_stale(c.directory.last_sync_at, c.directory.last_error_at, s.stale_after, now),
+                licence_problems: c.licence_problems,
+                licence_problem_examples: examples.remove(&c.directory.id).unwrap_or_default(),
             },
             None => DirectoryStatus {
                 name: s.name.clone(),
@@ -117,6 +145,8 @@ pub async fn directory_status(
                 people_deleted: 0,
                 groups: 0,
                 stale: true,
+                licence_problems: 0,
+                licence_problem_examples: Vec::new(),
             },
         })
         .collect())

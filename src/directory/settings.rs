@@ -134,6 +134,12 @@ pub struct DirectorySettings {
     /// known people. Off by default: a wrong base DN or filter reads nobody,
     /// and must not delete everybody.
     pub allow_mass_deletion: bool,
+    /// How the licence attribute (`attributes.licence_classes`) writes the
+    /// classes and the end date.
+    pub licence_format: crate::domain::vehicles::LicenceFormat,
+    /// Whether the directory's licence replaces one a manager entered on the
+    /// web site. Off by default: the manager's entry stands.
+    pub licence_overrides_manager: bool,
 }
 
 /// The share of known people a full sync may delete without
@@ -171,6 +177,8 @@ impl DirectorySettings {
             full_sync_interval: Duration::from_secs(24 * 3600),
             stale_after: Duration::from_secs(2 * 3600),
             allow_mass_deletion: false,
+            licence_format: crate::domain::vehicles::LicenceFormat::default(),
+            licence_overrides_manager: false,
         }
     }
 

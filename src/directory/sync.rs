@@ -19,14 +19,14 @@ use uuid::Uuid;
 
 use super::DirectoryError;
 use super::entry::{
-    GroupRecord, PersonRecord, group_from_entry, licence_classes, object_guid_of, person_from_entry, ranged_values,
+    GroupRecord, PersonRecord, group_from_entry, licence_values, object_guid_of, person_from_entry, ranged_values,
 };
 use super::filter::changed_since;
 use super::ldap::Session;
 use super::settings::{DirectorySettings, MASS_DELETION_FRACTION, MASS_DELETION_MIN};
 use crate::clock::{Clock, SystemClock};
 use crate::store::Store;
-use crate::store::directory::{AppliedSync, DirectoryRow, SyncBatch};
+use crate::store::directory::{AppliedSync, DirectoryLicence, DirectoryRow, LicencesApplied, SyncBatch};
 
 /// What a sync is doing, for progress output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub enum SyncProgress {
     Applied(AppliedSync),
     /// Future bookings whose organiser is disabled or deleted.
     InactiveOrganiserBookings(usize),
+    /// Driving licences read from the licence attribute.
+    Licences(LicencesApplied),
 }
 
 impl std::fmt::Display for SyncProgress {
@@ -85,6 +87,21 @@ impl std::fmt::Display for SyncProgress {
                     0 => write!(f, " ; appartenances inchangées"),
                     n => write!(f, " ; {n} appartenances (imbrication résolue)"),
                 }
+            }
+            SyncProgress::Licences(l) => {
+                write!(
+                    f,
+                    "permis : {} enregistrés, {} effacés, {} saisis par un gestionnaire conservés",
+                    l.written, l.cleared, l.kept_manager
+                )?;
+                if l.malformed > 0 {
+                    write!(
+                        f,
+                        " ; attention : {} valeur(s) illisible(s), voir l'état des annuaires",
+                        l.malformed
+                    )?;
+                }
+                Ok(())
             }
             SyncProgress::InactiveOrganiserBookings(n) => write!(
                 f,
@@ -246,12 +263,28 @@ async fn read_and_apply(
         )
         .await?;
     let mut people: Vec<PersonRecord> = Vec::with_capacity(entries.len());
-    let mut licences: Vec<(Uuid, Vec<String>)> = Vec::new();
+    let mut licences: Vec<(Uuid, DirectoryLicence)> = Vec::new();
     for e in &entries {
         match person_from_entry(e, names) {
             Ok(p) => {
                 if let Some(attr) = &names.licence_classes {
-                    licences.push((p.object_guid, licence_classes(e, attr)));
+                    let licence = match settings.licence_format.join(&licence_values(e, attr)) {
+                        None => DirectoryLicence::Absent,
+                        Some(value) => match settings.licence_format.read(&value) {
+                            Ok(l) => DirectoryLicence::Valid(l),
+                            Err(why) => {
+                                tracing::warn!(
+                                    directory.name = %settings.name, ldap.dn = %e.dn, value = %value, reason = %why,
+                                    "unreadable driving licence attribute; the known licence stays"
+                                );
+                                DirectoryLicence::Malformed {
+                                    value,
+                                    reason: why.to_string(),
+                                }
+                            }
+                        },
+                    };
+                    licences.push((p.object_guid, licence));
                 }
                 people.push(p)
             }
@@ -371,8 +404,13 @@ async fn read_and_apply(
     };
     let now = clock.now();
     let mut applied = store.apply_directory_sync(row.id, batch, now).await?;
-    if !licences.is_empty() {
-        store.set_licence_classes(row.id, &licences).await?;
+    if names.licence_classes.is_some() {
+        let done = store
+            .apply_directory_licences(row.id, &licences, settings.licence_overrides_manager, now)
+            .await?;
+        if done != LicencesApplied::default() {
+            progress(SyncProgress::Licences(done));
+        }
     }
     if !full && people_to_retire + groups_to_retire > 0 {
         let present_people: Vec<Uuid> = present_people.into_iter().collect();

@@ -85,6 +85,129 @@ pub struct DriverLicence {
     pub expires_on: Option<NaiveDate>,
 }
 
+/// How a directory attribute writes a driver's licence, from the
+/// configuration's pattern: `CLASSES` alone (no end date), or `CLASSES`, a
+/// separator and the end date written `YYYY-MM-DD` or `DD/MM/YYYY`, e.g.
+/// `CLASSES;YYYY-MM-DD` for `B;2031-05-01` or `CLASSES YYYY-MM-DD` for
+/// `B,BE 2031-05-01`. Classes are separated by commas, `+`, `/`, spaces or
+/// semicolons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenceFormat {
+    /// Between the classes and the date; `None` when no date is written.
+    separator: Option<String>,
+    /// The date's `chrono` format.
+    date_format: &'static str,
+}
+
+impl Default for LicenceFormat {
+    fn default() -> Self {
+        LicenceFormat {
+            separator: None,
+            date_format: "%Y-%m-%d",
+        }
+    }
+}
+
+/// Why a directory's licence value cannot be read (in French, the language
+/// of the operator's status page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenceValueError {
+    NoClass,
+    UnknownClass(String),
+    NoDate,
+    BadDate(String),
+}
+
+impl std::fmt::Display for LicenceValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LicenceValueError::NoClass => write!(f, "aucune catégorie de permis"),
+            LicenceValueError::UnknownClass(c) => write!(f, "catégorie inconnue « {c} »"),
+            LicenceValueError::NoDate => write!(f, "pas de date de fin de validité"),
+            LicenceValueError::BadDate(d) => write!(f, "date illisible « {d} »"),
+        }
+    }
+}
+
+impl LicenceFormat {
+    /// Reads a pattern such as `CLASSES;YYYY-MM-DD`; the error says what is wrong.
+    pub fn parse(pattern: &str) -> Result<LicenceFormat, String> {
+        let Some(rest) = pattern.strip_prefix("CLASSES") else {
+            return Err(format!("licence_format {pattern:?} must start with CLASSES"));
+        };
+        if rest.is_empty() {
+            return Ok(LicenceFormat::default());
+        }
+        for (token, date_format) in [("YYYY-MM-DD", "%Y-%m-%d"), ("DD/MM/YYYY", "%d/%m/%Y")] {
+            if let Some(separator) = rest.strip_suffix(token) {
+                if separator.is_empty() {
+                    return Err(format!(
+                        "licence_format {pattern:?} needs a separator between CLASSES and the date"
+                    ));
+                }
+                return Ok(LicenceFormat {
+                    separator: Some(separator.to_owned()),
+                    date_format,
+                });
+            }
+        }
+        Err(format!(
+            "licence_format {pattern:?}: after CLASSES, a separator then YYYY-MM-DD or DD/MM/YYYY"
+        ))
+    }
+
+    /// The one value to read from an attribute's values: without a date,
+    /// the classes of every value (one class per value is common); with a
+    /// date, the first value. `None` when there is none.
+    pub fn join(&self, values: &[String]) -> Option<String> {
+        match (&self.separator, values) {
+            (_, []) => None,
+            (None, _) => Some(values.join(",")),
+            (Some(_), [first, ..]) => Some(first.clone()),
+        }
+    }
+
+    /// Reads one attribute value.
+    pub fn read(&self, value: &str) -> Result<DriverLicence, LicenceValueError> {
+        let value = value.trim();
+        let (classes, expires_on) = match &self.separator {
+            None => (value, None),
+            Some(sep) => {
+                // The date is the last field: split at the last separator (a
+                // space separator matches any run of blanks).
+                let split = if sep.trim().is_empty() {
+                    value.rsplit_once(char::is_whitespace)
+                } else {
+                    value.rsplit_once(sep.as_str())
+                };
+                let (classes, date) = split.ok_or(LicenceValueError::NoDate)?;
+                let date = date.trim();
+                let day = NaiveDate::parse_from_str(date, self.date_format)
+                    .map_err(|_| LicenceValueError::BadDate(date.to_owned()))?;
+                (classes, Some(day))
+            }
+        };
+        let mut out: Vec<LicenceClass> = Vec::new();
+        for word in classes
+            .split([',', ';', '+', '/', ' ', '\t'])
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            let class = LicenceClass::parse(word).ok_or_else(|| LicenceValueError::UnknownClass(word.to_owned()))?;
+            if !out.contains(&class) {
+                out.push(class);
+            }
+        }
+        if out.is_empty() {
+            return Err(LicenceValueError::NoClass);
+        }
+        Ok(DriverLicence {
+            classes: out,
+            expires_on,
+        })
+    }
+}
+
 /// The licence check of one request for a vehicle that needs a licence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenceCheck {
@@ -330,6 +453,58 @@ pub fn no_free_member(decision: &mut Decision, pool: Uuid) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_directory_licence_is_read_in_the_configured_format() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+        let semi = LicenceFormat::parse("CLASSES;YYYY-MM-DD").expect("format");
+        let b = |expires_on| DriverLicence {
+            classes: vec![LicenceClass::B],
+            expires_on,
+        };
+        assert_eq!(semi.read("B;2031-05-01"), Ok(b(day(2031, 5, 1))));
+        assert_eq!(
+            semi.read(" b, be ;2031-05-01"),
+            Ok(DriverLicence {
+                classes: vec![LicenceClass::B, LicenceClass::BE],
+                expires_on: day(2031, 5, 1)
+            })
+        );
+        assert_eq!(
+            semi.read("B;2031-13-45"),
+            Err(LicenceValueError::BadDate("2031-13-45".into()))
+        );
+        assert_eq!(semi.read("B"), Err(LicenceValueError::NoDate));
+        assert_eq!(
+            semi.read("Z;2031-05-01"),
+            Err(LicenceValueError::UnknownClass("Z".into()))
+        );
+        assert_eq!(semi.read(";2031-05-01"), Err(LicenceValueError::NoClass));
+        let space = LicenceFormat::parse("CLASSES YYYY-MM-DD").expect("format");
+        assert_eq!(
+            space.read("B,BE  2031-05-01"),
+            Ok(DriverLicence {
+                classes: vec![LicenceClass::B, LicenceClass::BE],
+                expires_on: day(2031, 5, 1)
+            })
+        );
+        let french = LicenceFormat::parse("CLASSES - DD/MM/YYYY").expect("format");
+        assert_eq!(french.read("B - 01/05/2031"), Ok(b(day(2031, 5, 1))));
+        let bare = LicenceFormat::parse("CLASSES").expect("format");
+        assert_eq!(bare.read("B"), Ok(b(None)));
+        let values = ["B".to_owned(), "be".to_owned()];
+        assert_eq!(bare.join(&values).as_deref(), Some("B,be"));
+        assert_eq!(semi.join(&values).as_deref(), Some("B"));
+        assert_eq!(semi.join(&[]), None);
+        assert!(LicenceFormat::parse("YYYY-MM-DD;CLASSES").is_err());
+        assert!(LicenceFormat::parse("CLASSESYYYY-MM-DD").is_err());
+        assert!(LicenceFormat::parse("CLASSES;MM/DD/YYYY").is_err());
+        assert_eq!(
+            LicenceValueError::BadDate("x".into()).to_string(),
+            "date illisible « x »"
+        );
+    }
+
     use super::*;
     use chrono::TimeZone;
 

@@ -91,6 +91,31 @@ pub struct DirectoryCounts {
     pub people_disabled: i64,
     pub people_deleted: i64,
     pub groups: i64,
+    /// People whose licence attribute could not be read.
+    pub licence_problems: i64,
+}
+
+/// What a directory's licence attribute says of one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryLicence {
+    /// No value: a licence from the directory is cleared.
+    Absent,
+    Valid(crate::domain::vehicles::DriverLicence),
+    /// A value that cannot be read; the known licence stays.
+    Malformed {
+        value: String,
+        reason: String,
+    },
+}
+
+/// What applying a directory's licences did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LicencesApplied {
+    pub written: usize,
+    /// Licences entered by a manager, left as they were.
+    pub kept_manager: usize,
+    pub cleared: usize,
+    pub malformed: usize,
 }
 
 /// A future booking whose organiser is disabled or deleted in the directory,
@@ -272,24 +297,119 @@ impl Store {
         directory_from_row(&row)
     }
 
-    /// Sets the driving licence classes read from the directory, for the
-    /// people of `directory_id` given by objectGUID (an empty list clears them).
-    pub async fn set_licence_classes(&self, directory_id: Uuid, classes: &[(Uuid, Vec<String>)]) -> Result<()> {
-        let guids: Vec<Uuid> = classes.iter().map(|(g, _)| *g).collect();
-        // Joined with commas for the trip through one array parameter; the
-        // classes never contain a comma.
-        let joined: Vec<String> = classes.iter().map(|(_, c)| c.join(",")).collect();
+    /// Applies the licences read from a directory's attribute to its people
+    /// (by objectGUID), in one transaction. A licence a manager entered is
+    /// kept unless `overrides_manager`; a licence from the directory is
+    /// cleared when the attribute is; an unreadable value changes nothing but
+    /// the person's `licence_problem`, shown in the directory status.
+    pub async fn apply_directory_licences(
+        &self,
+        directory_id: Uuid,
+        licences: &[(Uuid, DirectoryLicence)],
+        overrides_manager: bool,
+        now: DateTime<Utc>,
+    ) -> Result<LicencesApplied> {
+        let mut valid: (Vec<Uuid>, Vec<String>, Vec<Option<chrono::NaiveDate>>) = Default::default();
+        let mut absent: Vec<Uuid> = Vec::new();
+        let mut bad: (Vec<Uuid>, Vec<String>) = Default::default();
+        for (guid, l) in licences {
+            match l {
+                DirectoryLicence::Valid(d) => {
+                    valid.0.push(*guid);
+                    // Joined with commas for one array parameter; classes never contain one.
+                    valid
+                        .1
+                        .push(d.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","));
+                    valid.2.push(d.expires_on);
+                }
+                DirectoryLicence::Absent => absent.push(*guid),
+                DirectoryLicence::Malformed { value, reason } => {
+                    bad.0.push(*guid);
+                    bad.1.push(format!("« {value} » : {reason}"));
+                }
+            }
+        }
+        let mut tx = self.pool().begin().await?;
+        let written = sqlx::query(
+            "UPDATE people p SET licence_classes = string_to_array(t.classes, ','), licence_expires_on = t.expires,
+                    licence_source = 'directory', licence_updated_at = $5
+             FROM UNNEST($2::uuid[], $3::text[], $4::date[]) AS t(guid, classes, expires)
+             WHERE p.directory_id = $1 AND p.object_guid = t.guid
+               AND (p.licence_source IS DISTINCT FROM 'manager' OR $6)
+               AND (p.licence_source IS DISTINCT FROM 'directory'
+                    OR p.licence_classes IS DISTINCT FROM string_to_array(t.classes, ',')
+                    OR p.licence_expires_on IS DISTINCT FROM t.expires)",
+        )
+        .bind(directory_id)
+        .bind(&valid.0)
+        .bind(&valid.1)
+        .bind(&valid.2)
+        .bind(now)
+        .bind(overrides_manager)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let kept_manager: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM people WHERE directory_id = $1 AND object_guid = ANY($2) AND licence_source = 'manager'",
+        )
+        .bind(directory_id)
+        .bind(&valid.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let cleared = sqlx::query(
+            "UPDATE people SET licence_classes = NULL, licence_expires_on = NULL, licence_source = NULL,
+                    licence_updated_at = $3
+             WHERE directory_id = $1 AND object_guid = ANY($2) AND licence_source = 'directory'",
+        )
+        .bind(directory_id)
+        .bind(&absent)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let read: Vec<Uuid> = valid.0.iter().chain(absent.iter()).copied().collect();
         sqlx::query(
-            "UPDATE people p SET licence_classes = string_to_array(NULLIF(t.classes, ''), ',')
-             FROM UNNEST($2::uuid[], $3::text[]) AS t(guid, classes)
+            "UPDATE people SET licence_problem = NULL
+             WHERE directory_id = $1 AND object_guid = ANY($2) AND licence_problem IS NOT NULL",
+        )
+        .bind(directory_id)
+        .bind(&read)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE people p SET licence_problem = t.problem
+             FROM UNNEST($2::uuid[], $3::text[]) AS t(guid, problem)
              WHERE p.directory_id = $1 AND p.object_guid = t.guid",
         )
         .bind(directory_id)
-        .bind(&guids)
-        .bind(&joined)
-        .execute(self.pool())
+        .bind(&bad.0)
+        .bind(&bad.1)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(LicencesApplied {
+            written: usize::try_from(written).unwrap_or(usize::MAX),
+            kept_manager: usize::try_from(kept_manager).unwrap_or(0),
+            cleared: usize::try_from(cleared).unwrap_or(usize::MAX),
+            malformed: bad.0.len(),
+        })
+    }
+
+    /// The people of a directory whose licence attribute could not be read,
+    /// by name, with why (at most `limit`).
+    pub async fn licence_problems(&self, directory_id: Uuid, limit: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT display_name, licence_problem FROM people
+             WHERE directory_id = $1 AND licence_problem IS NOT NULL AND deleted_at IS NULL
+             ORDER BY display_name LIMIT $2",
+        )
+        .bind(directory_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("display_name")?, r.try_get("licence_problem")?)))
+            .collect()
     }
 
     /// A person's driving licence classes, as last synced.
@@ -850,7 +970,9 @@ impl Store {
                     (SELECT count(*) FROM people p WHERE p.directory_id = d.id AND p.deleted_at IS NULL AND NOT p.disabled) AS active,
                     (SELECT count(*) FROM people p WHERE p.directory_id = d.id AND p.deleted_at IS NULL AND p.disabled) AS disabled,
                     (SELECT count(*) FROM people p WHERE p.directory_id = d.id AND p.deleted_at IS NOT NULL) AS deleted,
-                    (SELECT count(*) FROM groups g WHERE g.directory_id = d.id AND g.deleted_at IS NULL) AS groups
+                    (SELECT count(*) FROM groups g WHERE g.directory_id = d.id AND g.deleted_at IS NULL) AS groups,
+                    (SELECT count(*) FROM people p WHERE p.directory_id = d.id AND p.deleted_at IS NULL
+                        AND p.licence_problem IS NOT NULL) AS licence_problems
              FROM directories d ORDER BY d.name",
         )
         .fetch_all(self.pool())
@@ -863,6 +985,7 @@ impl Store {
                     people_disabled: r.try_get("disabled")?,
                     people_deleted: r.try_get("deleted")?,
                     groups: r.try_get("groups")?,
+                    licence_problems: r.try_get("licence_problems")?,
                 })
             })
             .collect()

@@ -791,3 +791,170 @@ group_base_dn = "OU=Groupes,OU=SaintDenis,{base}"
     assert_eq!(counts.len(), 2);
     assert!(counts.iter().all(|c| c.people_active > 0), "{counts:?}");
 }
+
+/// Driving licences from a directory attribute (`carLicense` here; a site
+/// would use e.g. extensionAttribute5) in the configured format: a valid one
+/// gets the car, an expired one is declined with the licence reason, an
+/// unreadable one is reported in the directory status without failing the
+/// sync, and a manager's entry stands unless the directory is told to win.
+#[tokio::test]
+async fn licences_from_the_directory_attribute_decide_who_may_take_a_car() {
+    use crate::vehicles::{decide, fleet_at, monday, request, tue};
+    use resa::domain::vehicles::{DriverLicence, LicenceClass, LicenceFormat};
+    use resa::store::vehicles::LicenceSource;
+    let env = AdEnv::load();
+    let base = env.base();
+    // An OU of its own, so the people added here disturb no other test.
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let ou = format!("OU=permis-{tag},OU=PlaineCommune,{base}");
+    let mut admin = env.admin().await;
+    admin.add(&ou, &[("objectClass", &["organizationalUnit"])]).await;
+    let people = [
+        ("valide", "B;2031-05-01"),
+        ("expire", "B;2024-01-31"),
+        ("illisible", "B;2031-13-45"),
+        ("gestion", "B;2030-01-01"),
+    ];
+    let mut dns = Vec::new();
+    for (who, licence) in people {
+        let sam = format!("{who}-{tag}");
+        let dn = format!("CN={sam},{ou}");
+        admin
+            .add(
+                &dn,
+                &[
+                    ("objectClass", &["user"]),
+                    ("sAMAccountName", &[&sam]),
+                    ("displayName", &[&format!("Conducteur {who}")]),
+                    ("proxyAddresses", &[&format!("SMTP:{sam}@plainecommune.test")]),
+                    ("carLicense", &[licence]),
+                ],
+            )
+            .await;
+        dns.push(dn);
+    }
+    let mut settings = env.plaine_commune();
+    settings.name = format!("permis-{tag}");
+    settings.user_base_dn = ou.clone();
+    settings.group_base_dn = ou.clone();
+    settings.attributes.licence_classes = Some("carLicense".into());
+    settings.licence_format = LicenceFormat::parse("CLASSES;YYYY-MM-DD").expect("format");
+
+    let db = test_db().await;
+    let store = db.store();
+    sync(store, &settings, true).await;
+    let id_of = |who: &str| format!("{who}-{tag}");
+    let valid = person(store, &settings.name, &id_of("valide")).await;
+    let unreadable = person(store, &settings.name, &id_of("illisible")).await;
+    let managed = person(store, &settings.name, &id_of("gestion")).await;
+    assert_eq!(
+        store.driver_licence(valid.id).await.expect("licence"),
+        Some(DriverLicence {
+            classes: vec![LicenceClass::B],
+            expires_on: chrono::NaiveDate::from_ymd_opt(2031, 5, 1),
+        })
+    );
+    let source: Option<String> = sqlx::query_scalar("SELECT licence_source FROM people WHERE id = $1")
+        .bind(valid.id)
+        .fetch_one(db.pool())
+        .await
+        .expect("source");
+    assert_eq!(source.as_deref(), Some("directory"));
+
+    // The unreadable value is in the directory status; the sync went through.
+    assert_eq!(store.driver_licence(unreadable.id).await.expect("licence"), None);
+    let status = directory_status(store, std::slice::from_ref(&settings), SystemClock.now())
+        .await
+        .expect("status");
+    assert_eq!(status[0].licence_problems, 1, "{status:?}");
+    assert!(
+        !status[0].stale,
+        "an unreadable licence does not fail the sync: {status:?}"
+    );
+    let problems = status[0].problems();
+    assert!(
+        problems.contains("Conducteur illisible") && problems.contains("date illisible « 2031-13-45 »"),
+        "{problems}"
+    );
+
+    // A car needing a B licence: the valid driver gets it, the expired one
+    // is declined with the licence reason.
+    let org = store.create_organisation("pc", "Plaine Commune").await.expect("org");
+    let site = store
+        .create_site(org.id, "mairie", "Mairie", "Europe/Paris")
+        .await
+        .expect("site");
+    let fleet = fleet_at(store, site.id).await;
+    let address = |who: &str| format!("{who}-{tag}@plainecommune.test");
+    let (_, kind, message) = decide(
+        store,
+        &request(fleet.clio, "ok", &address("valide"), "Tournée", tue(9, 0), tue(11, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "accept", "{message}");
+    let (_, kind, message) = decide(
+        store,
+        &request(fleet.clio, "old", &address("expire"), "Tournée", tue(14, 0), tue(15, 0)),
+        monday(),
+    )
+    .await;
+    assert_eq!(kind, "decline", "{message}");
+    assert!(
+        message.contains("Votre permis de conduire a expiré le mercredi 31 janvier 2024"),
+        "{message}"
+    );
+
+    // A manager's entry stands against the directory by default...
+    let by_manager = DriverLicence {
+        classes: vec![LicenceClass::BE],
+        expires_on: chrono::NaiveDate::from_ymd_opt(2035, 12, 31),
+    };
+    store
+        .set_driver_licence(managed.id, &by_manager, LicenceSource::Manager, SystemClock.now())
+        .await
+        .expect("manager's licence");
+    sync(store, &settings, true).await;
+    assert_eq!(
+        store.driver_licence(managed.id).await.expect("licence"),
+        Some(by_manager)
+    );
+    // ...and gives way when the configuration says the directory wins.
+    settings.licence_overrides_manager = true;
+    sync(store, &settings, true).await;
+    assert_eq!(
+        store.driver_licence(managed.id).await.expect("licence"),
+        Some(DriverLicence {
+            classes: vec![LicenceClass::B],
+            expires_on: chrono::NaiveDate::from_ymd_opt(2030, 1, 1),
+        })
+    );
+
+    // Fixed in the directory: the problem is gone at the next sync.
+    env.admin_modify(
+        &dns[2],
+        vec![Mod::Replace(
+            "carLicense".into(),
+            HashSet::from(["B;2031-12-31".to_owned()]),
+        )],
+    )
+    .await;
+    sync(store, &settings, true).await;
+    let status = directory_status(store, std::slice::from_ref(&settings), SystemClock.now())
+        .await
+        .expect("status");
+    assert_eq!(status[0].licence_problems, 0, "{status:?}");
+    assert_eq!(
+        store
+            .driver_licence(unreadable.id)
+            .await
+            .expect("licence")
+            .and_then(|l| l.expires_on),
+        chrono::NaiveDate::from_ymd_opt(2031, 12, 31)
+    );
+
+    for dn in &dns {
+        admin.delete(dn).await;
+    }
+    admin.delete(&ou).await;
+}

@@ -28,12 +28,12 @@ const BOB: &str = "bob@plainecommune.fr";
 const CAROL: &str = "carol@plainecommune.fr";
 
 /// Monday 30 November 2026, 08:00 in Paris.
-fn monday() -> DateTime<Utc> {
+pub(crate) fn monday() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, 7, 0, 0).single().expect("valid")
 }
 
 /// Tuesday 1 December 2026 at h:m, Paris time.
-fn tue(h: u32, m: u32) -> DateTime<Utc> {
+pub(crate) fn tue(h: u32, m: u32) -> DateTime<Utc> {
     chrono_tz::Europe::Paris
         .with_ymd_and_hms(2026, 12, 1, h, m, 0)
         .single()
@@ -41,11 +41,11 @@ fn tue(h: u32, m: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-struct Fleet {
+pub(crate) struct Fleet {
     site: Uuid,
     pool: Uuid,
     zoe: Uuid,
-    clio: Uuid,
+    pub(crate) clio: Uuid,
     alice: Uuid,
     carol: Uuid,
 }
@@ -66,7 +66,7 @@ async fn fleet(s: &Store) -> Fleet {
 }
 
 /// [`fleet`] at an existing site.
-async fn fleet_at(s: &Store, site: Uuid) -> Fleet {
+pub(crate) async fn fleet_at(s: &Store, site: Uuid) -> Fleet {
     let kind = s
         .create_resource_type("voiture", Category::Vehicle, "Voiture", "Car")
         .await
@@ -163,7 +163,7 @@ async fn fleet_at(s: &Store, site: Uuid) -> Fleet {
     }
 }
 
-fn request(
+pub(crate) fn request(
     resource: Uuid,
     uid: &str,
     organiser: &str,
@@ -186,7 +186,7 @@ fn request(
     }
 }
 
-async fn decide(s: &Store, req: &IncomingRequest, now: DateTime<Utc>) -> (Uuid, String, String) {
+pub(crate) async fn decide(s: &Store, req: &IncomingRequest, now: DateTime<Utc>) -> (Uuid, String, String) {
     match s.record_request(req, now).await.expect("decided") {
         Recorded::Decided {
             booking_id,
