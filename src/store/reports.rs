@@ -784,10 +784,14 @@ impl Store {
         })
     }
 
-    /// Refreshes the planner's statistics of the rollup after a bulk load.
+    /// Vacuums and analyses the rollup after a bulk load, as autovacuum would
+    /// a little later: the list of dirty days, emptied by the refresh, holds
+    /// dead rows that every report's check for work would otherwise read.
     pub async fn analyze_reports(&self) -> Result<()> {
-        for table in ["report_days", "report_day_reasons", "report_day_orgs"] {
-            sqlx::query(&format!("ANALYZE {table}")).execute(self.pool()).await?;
+        for table in ["report_dirty", "report_days", "report_day_reasons", "report_day_orgs"] {
+            sqlx::query(&format!("VACUUM (ANALYZE) {table}"))
+                .execute(self.pool())
+                .await?;
         }
         Ok(())
     }
