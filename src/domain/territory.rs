@@ -124,6 +124,116 @@ pub fn destination_line(body: &str) -> Option<String> {
     })
 }
 
+/// What is wrong with one line of a territory as an admin writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineProblem {
+    /// No commune name.
+    Name,
+    /// An INSEE code is five characters: digits, or 2A/2B for Corsica.
+    Insee,
+    /// A postcode is five digits.
+    Postcode,
+    /// The same commune twice.
+    Duplicate,
+}
+
+impl LineProblem {
+    /// The key of its text on the web site.
+    pub fn key(self) -> &'static str {
+        match self {
+            LineProblem::Name => "territory.error.name",
+            LineProblem::Insee => "territory.error.insee",
+            LineProblem::Postcode => "territory.error.postcode",
+            LineProblem::Duplicate => "territory.error.duplicate",
+        }
+    }
+}
+
+/// One commune a line, its fields separated by ";": the name, the INSEE
+/// code, the postcodes, the other names (those two lists separated by
+/// commas or spaces for codes, by commas for names). Only the name is
+/// required; blank lines are skipped. Every wrong line is reported, by its
+/// number from 1.
+pub fn parse_lines(text: &str) -> Result<Vec<Commune>, Vec<(usize, LineProblem)>> {
+    let mut out: Vec<Commune> = Vec::new();
+    let mut problems = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = line.split(';').map(str::trim);
+        let name = fields.next().unwrap_or_default();
+        let insee = fields.next().unwrap_or_default();
+        let postcodes: Vec<String> = fields
+            .next()
+            .unwrap_or_default()
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let aliases: Vec<String> = fields
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let problem = if name.is_empty() {
+            Some(LineProblem::Name)
+        } else if !insee.is_empty() && !is_insee(insee) {
+            Some(LineProblem::Insee)
+        } else if postcodes
+            .iter()
+            .any(|p| p.len() != 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            Some(LineProblem::Postcode)
+        } else if out.iter().any(|c| words(&c.name) == words(name)) {
+            Some(LineProblem::Duplicate)
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => problems.push((i + 1, p)),
+            None => out.push(Commune {
+                name: name.to_owned(),
+                insee: (!insee.is_empty()).then(|| insee.to_uppercase()),
+                postcodes,
+                aliases,
+            }),
+        }
+    }
+    if problems.is_empty() { Ok(out) } else { Err(problems) }
+}
+
+/// The communes as [`parse_lines`] reads them back.
+pub fn to_lines(communes: &[Commune]) -> String {
+    communes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ; {} ; {} ; {}",
+                c.name,
+                c.insee.as_deref().unwrap_or_default(),
+                c.postcodes.join(" "),
+                c.aliases.join(", ")
+            )
+            .trim_end_matches([' ', ';'])
+            .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_insee(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 5
+        && b[0].is_ascii_digit()
+        && (b[1].is_ascii_digit() || matches!(b[1], b'A' | b'B' | b'a' | b'b'))
+        && b[2..].iter().all(u8::is_ascii_digit)
+}
+
 /// Lower case without accents; anything not a letter or a digit separates
 /// words; "st"/"ste" read as "saint"/"sainte".
 fn words(s: &str) -> Vec<String> {
@@ -193,6 +303,33 @@ mod tests {
         assert_eq!(t.outside("lyon"), Some(false));
         assert_eq!(t.outside("Saint-Denis"), Some(true));
         assert_eq!(t.outside("69001"), Some(false));
+    }
+
+    #[test]
+    fn an_admins_lines_are_read_back_and_every_wrong_line_is_named() {
+        let lines = to_lines(Territory::plaine_commune().communes());
+        assert!(
+            lines.contains("Saint-Denis ; 93066 ; 93200 93210 ; La Plaine Saint-Denis"),
+            "{lines}"
+        );
+        assert!(lines.contains("\nStains ; 93072 ; 93240\n"), "{lines}");
+        assert_eq!(parse_lines(&lines).map(Territory::new), Ok(Territory::plaine_commune()));
+        assert_eq!(
+            parse_lines("Lyon\n\n  Ajaccio ; 2a004 ; 20000, 20090"),
+            Ok(vec![
+                Commune::new("Lyon", None, &[], &[]),
+                Commune::new("Ajaccio", Some("2A004"), &["20000", "20090"], &[]),
+            ])
+        );
+        assert_eq!(
+            parse_lines(" ; 93066\nStains ; 9307\nStains ; ; 932\nLyon\nlyon"),
+            Err(vec![
+                (1, LineProblem::Name),
+                (2, LineProblem::Insee),
+                (3, LineProblem::Postcode),
+                (5, LineProblem::Duplicate),
+            ])
+        );
     }
 
     #[test]

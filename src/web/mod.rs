@@ -100,6 +100,10 @@ pub fn router(state: WebState) -> Router {
             "/approve/{token}",
             get(pages::approvals::link).post(pages::approvals::link_answer),
         )
+        .route(
+            "/admin/territory",
+            get(pages::territory::show).post(pages::territory::save),
+        )
         .route("/admin/circuits", get(pages::circuits::list))
         .route(
             "/admin/circuits/new",

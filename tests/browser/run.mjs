@@ -243,6 +243,7 @@ const pages = [
   [admin, "admin-template-form", "/admin/templates/approval_request/fr"],
   [anonymous, "approval-link-invalid", "/approve/not-a-token", { status: 403 }],
   [admin, "admin-audit", "/admin/audit"],
+  [admin, "admin-territory", "/admin/territory"],
   [admin, "admin-status", "/admin/status"],
   [manager, "reports", "/reports?from=2026-11-30&to=2026-12-06"],
   [admin, "reports-admin", "/reports?from=2026-11-30&to=2026-12-06"],

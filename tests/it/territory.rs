@@ -305,3 +305,143 @@ async fn trip_details_given_later_with_a_destination_outside_hold_the_booking_fo
     assert_eq!(booking(&r, &uid).await.1, "accepted");
     daemon.shutdown().await;
 }
+
+/// The site with Bob as its administrator (through the admin group).
+async fn site_with_admin(r: &Rig) -> (resa::web::WebState, (String, String)) {
+    let dir = r.db.store().ensure_directory("pc").await.expect("directory");
+    let group = resa::directory::entry::GroupRecord {
+        object_guid: Uuid::from_u128(901),
+        dn: "CN=GG-Resa-Admins,OU=Groupes,DC=pc,DC=local".into(),
+        sam_account_name: "GG-Resa-Admins".into(),
+        name: "GG-Resa-Admins".into(),
+        description: None,
+        member_dns: vec!["CN=Bob Durand,OU=Agents,DC=pc,DC=local".into()],
+        usn_changed: Some(2),
+    };
+    r.db.store()
+        .apply_directory_sync(
+            dir.id,
+            resa::store::directory::SyncBatch {
+                full: false,
+                people: &[],
+                groups: &[group],
+                highest_usn: Some(2),
+                usn_server: None,
+            },
+            r.clock.now(),
+        )
+        .await
+        .expect("admin group");
+    let clock: resa::clock::SharedClock = std::sync::Arc::new(r.clock.clone());
+    let state = resa::web::WebState {
+        store: r.db.store().clone(),
+        clock,
+        directories: Vec::new(),
+        admin_groups: vec![resa::web::AdminGroup::parse("pc:GG-Resa-Admins").expect("group")],
+        secret_key: std::sync::Arc::from(&b"a test key of thirty-two bytes!!"[..]),
+        secure_cookies: false,
+        exchange_endpoints: vec!["sim".into()],
+        booking_sink: std::sync::Arc::new(resa::web::NoopBookingSink),
+    };
+    let bob =
+        r.db.store()
+            .person_by_account("pc", "bob")
+            .await
+            .expect("q")
+            .expect("bob");
+    let s =
+        r.db.store()
+            .create_session(bob.id, "fr", r.clock.now())
+            .await
+            .expect("session");
+    (state, (format!("resa_session={}", s.id), s.csrf_token))
+}
+
+async fn web(
+    state: &resa::web::WebState,
+    who: &(String, String),
+    method: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (axum::http::StatusCode, String) {
+    use tower::ServiceExt;
+    let mut pairs = vec![("_csrf", who.1.as_str())];
+    pairs.extend_from_slice(form);
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(axum::http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(axum::http::header::COOKIE, &who.0)
+        .body(if method == "POST" {
+            axum::body::Body::from(body)
+        } else {
+            axum::body::Body::empty()
+        })
+        .expect("request");
+    let response = resa::web::router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_set_the_territory_on_the_web_and_trips_are_judged_by_it() {
+    let r = rig(ServerVersion::Exchange2016).await;
+    car_and_circuit(&r).await;
+    let (state, bob) = site_with_admin(&r).await;
+    // The nine communes of Plaine Commune by default, one a line.
+    let (status, page) = web(&state, &bob, "GET", "/admin/territory", &[]).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    assert!(
+        page.contains("Saint-Denis ; 93066 ; 93200 93210 ; La Plaine Saint-Denis"),
+        "{page}"
+    );
+    assert!(page.contains("Communes : 9"), "{page}");
+    // Wrong lines are named, nothing is saved, the text stays.
+    let typed = "Lyon ; 69123 ; 69001\nVilleurbanne ; 6926 ;\n ; 69100";
+    let (status, page) = web(&state, &bob, "POST", "/admin/territory", &[("communes", typed)]).await;
+    assert_eq!(status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Ligne 2 : un code INSEE a cinq caractères"), "{page}");
+    assert!(page.contains("Ligne 3 : le nom de la commune manque"), "{page}");
+    assert!(page.contains("Villeurbanne ; 6926 ;"), "{page}");
+    assert_eq!(r.db.store().territory().await.expect("territory").communes().len(), 9);
+    // An agent may not change it.
+    let alice =
+        r.db.store()
+            .person_by_account("pc", "alice")
+            .await
+            .expect("q")
+            .expect("alice");
+    let s =
+        r.db.store()
+            .create_session(alice.id, "fr", r.clock.now())
+            .await
+            .expect("session");
+    let alice = (format!("resa_session={}", s.id), s.csrf_token);
+    let (status, _) = web(&state, &alice, "POST", "/admin/territory", &[("communes", "Lyon")]).await;
+    assert_eq!(status, axum::http::StatusCode::FORBIDDEN);
+    // Saved: Lyon is the territory now, Saint-Denis no longer.
+    let (status, _) = web(
+        &state,
+        &bob,
+        "POST",
+        "/admin/territory",
+        &[("communes", "Lyon ; 69123 ; 69001 69002")],
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::SEE_OTHER);
+    let daemon = r.daemon(r.db.store(), "a");
+    ask_car(&r, "Congrès", "2026-12-04", "Destination : Lyon").await;
+    assert_eq!(answer(&r, "Congrès").await["response"], "Accept");
+    ask_car(&r, "Visite", "2026-12-05", "Destination : Saint-Denis").await;
+    assert_eq!(answer(&r, "Visite").await["response"], "Tentative");
+    daemon.shutdown().await;
+}

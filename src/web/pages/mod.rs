@@ -14,6 +14,7 @@ pub mod org_admin;
 pub mod reports;
 pub mod search;
 pub mod templates_admin;
+pub mod territory;
 pub mod vehicles;
 
 use super::error::{ErrorKind, ErrorPage, Result, WebError};
