@@ -164,6 +164,7 @@ pub async fn import(store: &Store, dir: &Path, mut progress: impl FnMut(Progress
     for table in TABLES {
         let path = dir.join("json").join(format!("{table}.json"));
         let file = std::fs::File::open(&path).map_err(io(&path))?;
+        store.clear_seeded(&mut tx, table).await?;
         let mut batch: Vec<String> = Vec::with_capacity(IMPORT_BATCH);
         let mut rows = 0u64;
         let mut people = Vec::new();

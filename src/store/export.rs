@@ -52,7 +52,13 @@ pub const TABLES: &[&str] = &[
     "checkouts",
     "damage_photos",
     "message_templates",
+    "territory_communes",
 ];
+
+/// Exported tables that a migration fills with defaults (the territory's
+/// communes): a freshly migrated database is still empty for an import, and
+/// the import replaces those rows with the exported ones.
+pub const SEEDED: &[&str] = &["territory_communes"];
 
 /// Tables deliberately left out: runtime state with no meaning elsewhere
 /// (running instances; the site's public address, which the daemon writes
@@ -189,7 +195,7 @@ impl Store {
 
     /// Whether every exported table is empty (an import needs that).
     pub async fn is_empty_for_import(&self) -> Result<Option<String>> {
-        for table in TABLES {
+        for table in TABLES.iter().filter(|t| !SEEDED.contains(t)) {
             let sql = format!("SELECT EXISTS (SELECT 1 FROM \"{table}\")");
             let any: bool = sqlx::query_scalar(&sql).fetch_one(self.pool()).await?;
             if any {
@@ -197,6 +203,17 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// Removes the default rows of a [`SEEDED`] table before an import loads
+    /// the exported ones.
+    pub async fn clear_seeded(&self, tx: &mut sqlx::PgConnection, table: &str) -> Result<()> {
+        if SEEDED.contains(&table) {
+            sqlx::query(&format!("DELETE FROM \"{}\"", checked(table)?))
+                .execute(tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Loads rows (each a JSON object as written by the export) into `table`.

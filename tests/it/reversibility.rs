@@ -127,6 +127,10 @@ async fn export_then_import_into_an_empty_database_then_export_gives_identical_f
     assert_eq!(schema["properties"]["resource_id"]["format"], "uuid");
     let manifest: serde_json::Value = serde_json::from_slice(&a["manifest.json"]).expect("json");
     assert_eq!(manifest["tables"]["decisions"], 3);
+    assert_eq!(
+        manifest["tables"]["territory_communes"], 10,
+        "the nine seeded communes and Bobigny"
+    );
     // Every exported table held rows, so the round trip proved each one.
     for table in TABLES {
         assert!(
@@ -209,6 +213,8 @@ async fn fill_every_table(s: &resa::store::Store) {
         "INSERT INTO calendar_drift (resource_id, kind, uid, details, found_at)
          SELECT id, 'unknown_item', 'uid-direct', '{\"subject\": \"Réunion\"}', '2026-11-30 09:00+01'
          FROM resources LIMIT 1",
+        // The territory comes seeded; an import must bring back this one too.
+        "INSERT INTO territory_communes (name, insee_code, postcodes) VALUES ('Bobigny', '93008', '{93000}')",
         "INSERT INTO message_templates (event, language, subject, body, updated_at)
          SELECT 'accepted', 'fr', 'Réservation acceptée', 'Bonjour,', '2026-11-30 09:00+01'
          WHERE NOT EXISTS (SELECT 1 FROM message_templates)",
