@@ -156,22 +156,30 @@ LANGUAGE sql STABLE AS $$
            date_part('epoch', (greatest(lower(o.period), w.ws) AT TIME ZONE w.time_zone)::time)::int8,
            date_part('epoch', least(upper(o.period), w.we) - greatest(lower(o.period), w.ws))::int8,
            greatest(lower(o.period), p_from) >= w.ws AND greatest(lower(o.period), p_from) < w.we,
-           b.attendee_count, w.capacity,
-           greatest(date_part('epoch', lower(o.period) - b.requested_at), 0)::float8,
-           coalesce(b.organiser_organisation_id, dir.organisation_id),
-           (c.odometer_in_km - c.odometer_out_km)::int8,
+           o.attendee_count, w.capacity,
+           greatest(date_part('epoch', lower(o.period) - o.requested_at), 0)::float8,
+           o.organisation_id, o.km,
            NOT EXISTS (
                SELECT 1 FROM occurrences o2
                WHERE o2.booking_id = o.booking_id AND o2.status = 'accepted'
                  AND (lower(o2.period) AT TIME ZONE w.time_zone)::date <> (lower(o.period) AT TIME ZONE w.time_zone)::date
            )
     FROM report_windows(p_from, p_to, p_res, p_day) w
-    JOIN occurrences o ON o.resource_id = w.resource_id AND o.period && tstzrange(w.ws, w.we)
-    JOIN bookings b ON b.id = o.booking_id
-    LEFT JOIN people p ON p.id = b.organiser_person_id
-    LEFT JOIN directories dir ON dir.id = p.directory_id
-    LEFT JOIN checkouts c ON c.occurrence_id = o.id
-    WHERE o.status IN ('accepted', 'cancelled', 'released')
+    -- One index lookup per window (OFFSET 0 keeps the planner from turning
+    -- this into a scan of every occurrence joined by hash).
+    CROSS JOIN LATERAL (
+        SELECT o.id, o.booking_id, o.status, o.period, b.attendee_count, b.requested_at,
+               coalesce(b.organiser_organisation_id, dir.organisation_id) AS organisation_id,
+               (c.odometer_in_km - c.odometer_out_km)::int8 AS km
+        FROM occurrences o
+        JOIN bookings b ON b.id = o.booking_id
+        LEFT JOIN people p ON p.id = b.organiser_person_id
+        LEFT JOIN directories dir ON dir.id = p.directory_id
+        LEFT JOIN checkouts c ON c.occurrence_id = o.id
+        WHERE o.resource_id = w.resource_id AND o.period && tstzrange(w.ws, w.we)
+          AND o.status IN ('accepted', 'cancelled', 'released')
+        OFFSET 0
+    ) o
 $$;
 
 CREATE FUNCTION report_day_rows(p_from timestamptz, p_to timestamptz, p_res uuid[], p_day date[])
@@ -239,7 +247,12 @@ LANGUAGE sql STABLE AS $$
                max(a.waited) FILTER (WHERE d.outcome = 'hold') AS wait_max,
                coalesce(array_agg(a.waited) FILTER (WHERE d.outcome = 'hold' AND a.waited IS NOT NULL), '{}') AS waits
         FROM report_windows(p_from, p_to, p_res, p_day) w
-        JOIN decisions d ON d.resource_id = w.resource_id AND d.decided_at >= w.ws AND d.decided_at < w.we
+        CROSS JOIN LATERAL (
+            SELECT d.id, d.booking_id, d.decided_at, d.outcome FROM decisions d
+            WHERE d.resource_id = w.resource_id AND d.decided_at >= w.ws AND d.decided_at < w.we
+              AND d.outcome IN ('decline', 'accept_partially', 'refuse', 'hold')
+            OFFSET 0
+        ) d
         LEFT JOIN LATERAL (
             SELECT d2.outcome, date_part('epoch', d2.decided_at - d.decided_at)::float8 AS waited
             FROM decisions d2
@@ -247,7 +260,6 @@ LANGUAGE sql STABLE AS $$
               AND d2.outcome IN ('approve', 'refuse')
             ORDER BY d2.id LIMIT 1
         ) a ON true
-        WHERE d.outcome IN ('decline', 'accept_partially', 'refuse', 'hold')
         GROUP BY w.resource_id, w.day
     )
     SELECT w.resource_id, w.day, w.day_start, w.day_end, extract(isodow FROM w.day)::integer,
@@ -281,8 +293,12 @@ LANGUAGE sql STABLE AS $$
     WITH refused AS (
         SELECT w.resource_id, w.day, w.day_start, w.day_end, d.id, d.reasons
         FROM report_windows(p_from, p_to, p_res, p_day) w
-        JOIN decisions d ON d.resource_id = w.resource_id AND d.decided_at >= w.ws AND d.decided_at < w.we
-        WHERE d.outcome IN ('decline', 'accept_partially')
+        CROSS JOIN LATERAL (
+            SELECT d.id, d.reasons FROM decisions d
+            WHERE d.resource_id = w.resource_id AND d.decided_at >= w.ws AND d.decided_at < w.we
+              AND d.outcome IN ('decline', 'accept_partially')
+            OFFSET 0
+        ) d
     ),
     codes AS (
         SELECT rf.resource_id, rf.day, rf.day_start, rf.day_end, rf.id, r->>'code' AS code
