@@ -197,16 +197,41 @@ async function siteHoursRefused() {
   await page.click('#error-summary a[href="#h_3_0_closes"]');
   const target = await page.evaluate(() => location.hash && document.querySelector(location.hash)?.tagName);
   if (target !== "INPUT") problems.push(`the summary link leads to "${target}", not the field`);
+  problems.push(...(await axeProblems(page)));
+  await page.screenshot({ path: shotName("admin-site-hours-refused"), fullPage: true });
+  await page.close();
+  if (problems.length) throw new Error(problems.join("\n"));
+}
+
+// The serious or critical axe violations of the page as it is now.
+async function axeProblems(page) {
   await page.evaluate(axeSource);
   const result = await page.evaluate(async () =>
     // eslint-disable-next-line no-undef
     axe.run(document, { resultTypes: ["violations"], runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } }),
   );
-  for (const v of result.violations) {
-    if (v.impact === "serious" || v.impact === "critical") problems.push(`axe ${v.impact}: ${v.id} (${v.help})`);
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `axe ${v.impact}: ${v.id} (${v.help})`);
+}
+
+// The edit pages of an organisation and of a resource type, reached by the
+// first link of their lists as an admin would, pass axe.
+async function organisationAndTypeEditPages() {
+  const problems = [];
+  for (const [list, prefix, name] of [
+    ["/admin/organisations", "/admin/organisations/", "admin-organisation-edit"],
+    ["/admin/types", "/admin/types/", "admin-type-edit"],
+  ]) {
+    const page = await admin.newPage();
+    await page.goto(args.base + list, { waitUntil: "load" });
+    await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(`main table a[href^="${prefix}"]`)]);
+    const heading = await page.textContent("h1");
+    if (!/«/.test(heading || "")) problems.push(`${name}: the page is "${heading}"`);
+    problems.push(...(await axeProblems(page)).map((p) => `${name}: ${p}`));
+    await page.screenshot({ path: shotName(name), fullPage: true });
+    await page.close();
   }
-  await page.screenshot({ path: shotName("admin-site-hours-refused"), fullPage: true });
-  await page.close();
   if (problems.length) throw new Error(problems.join("\n"));
 }
 
@@ -299,6 +324,7 @@ await check("keyboard: book a weekly series", () =>
 await check("keyboard: save a site", () => tabTo(admin, "kbd-site", `/admin/sites/${args.site}`, /^Enregistrer$/));
 await check("keyboard: create a resource type", () => tabTo(admin, "kbd-types", "/admin/types", /^Créer$/));
 await check("site hours refused: error summary linked to the field, nothing lost, axe clean", () => siteHoursRefused());
+await check("axe: an organisation's and a resource type's edit pages", () => organisationAndTypeEditPages());
 
 await browser.close();
 console.log(`browser: ${passed} passed, ${failed} failed`);
