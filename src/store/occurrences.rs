@@ -3,14 +3,27 @@
 //! the stored series, in one transaction with the reply to send, instead of
 //! becoming bookings of their own.
 //!
-//! A moved occurrence keeps its buffers and takes its new slot when it is
-//! free (the exclusion constraint decides, so a race is a conflict like any
-//! other); otherwise it is declined and its old slot freed. The rest of the
-//! series is left as it was decided.
+//! A moved occurrence is decided again by the rule engine, as a request of
+//! its own for the new time would be (`domain::decide` with the resource's
+//! effective policy: opening hours, duration, horizon and notice, blackouts
+//! and holidays, quotas, rights, a vehicle's licence, occupancy), the rest
+//! of the series excluded from the occupancy it is checked against. When the
+//! rules allow it, it keeps its buffers and takes its new slot when free (the
+//! exclusion constraint decides, so a race is a conflict like any other);
+//! when they ask for approval it holds the new slot and is answered
+//! "tentative"; otherwise it is declined with the rule's reason and its old
+//! slot freed. The rest of the series is left as it was decided.
 
 use super::bookings::range;
+use super::requests::{
+    blackouts, effective_policy, grants_for, occupancy, quota_bookings, reasons_json, resource_context,
+};
 use super::{Result, Store, StoreError};
-use chrono::{DateTime, Utc};
+use crate::domain::reason::Lang;
+use crate::domain::{
+    BookingRequest, Decision, DecisionInput, Organiser, Outcome, Reason, RenderContext, ResourceInfo, When, decide,
+};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 use sqlx::Row;
@@ -32,11 +45,13 @@ pub enum OccurrenceChange {
     Cancelled {
         booking_id: Uuid,
     },
-    /// Moved and accepted, or declined because the new slot is taken; the
-    /// answer is queued.
+    /// Moved and accepted (or held, waiting for approval), or declined
+    /// because a rule refuses the new time or the slot is taken; the answer
+    /// is queued.
     Moved {
         booking_id: Uuid,
         accepted: bool,
+        held: bool,
     },
 }
 
@@ -47,33 +62,75 @@ fn bounds(r: &PgRange<DateTime<Utc>>) -> Option<(DateTime<Utc>, DateTime<Utc>)> 
     }
 }
 
+/// How a moved occurrence is answered.
+enum Answer<'a> {
+    Accepted,
+    /// Held for approval, for these reasons.
+    Held(&'a [Reason]),
+    /// Refused by these rules.
+    Refused(&'a [Reason]),
+    /// The slot was taken meanwhile (the exclusion constraint refused it).
+    Taken,
+}
+
 /// The answer's text, in the organiser's language.
-fn text(accepted: bool, english: bool, original: DateTime<Utc>, start: DateTime<Utc>, tz: Tz) -> String {
-    let was = original.with_timezone(&tz);
-    let now = start.with_timezone(&tz);
-    match (accepted, english) {
-        (true, false) => format!(
-            "L'occurrence du {} est déplacée au {} : la ressource est réservée à ce nouvel horaire.",
-            was.format("%d/%m/%Y à %H:%M"),
-            now.format("%d/%m/%Y à %H:%M")
+fn text(answer: &Answer, ctx: &RenderContext, original: DateTime<Utc>, start: DateTime<Utc>) -> String {
+    let english = ctx.lang == Lang::En;
+    let fmt = if english { "%Y-%m-%d %H:%M" } else { "%d/%m/%Y à %H:%M" };
+    let was = original.with_timezone(&ctx.tz).format(fmt);
+    let now = start.with_timezone(&ctx.tz).format(fmt);
+    let why = |reasons: &[Reason]| {
+        let texts: Vec<String> = reasons.iter().map(|r| r.render(ctx)).collect();
+        texts.join(if english { "; " } else { " ; " })
+    };
+    match (answer, english) {
+        (Answer::Accepted, false) => {
+            format!("L'occurrence du {was} est déplacée au {now} : la ressource est réservée à ce nouvel horaire.")
+        }
+        (Answer::Accepted, true) => {
+            format!("The occurrence of {was} is moved to {now}: the resource is booked at the new time.")
+        }
+        (Answer::Held(r), false) => format!(
+            "L'occurrence du {was} est déplacée au {now} sous réserve de validation : {}. Le créneau vous est \
+             gardé en attendant ; les autres occurrences restent réservées.",
+            why(r)
         ),
-        (false, false) => format!(
-            "L'occurrence du {} ne peut pas être déplacée au {} : la ressource est déjà réservée à ce moment. \
-             Cette occurrence est refusée ; les autres restent réservées.",
-            was.format("%d/%m/%Y à %H:%M"),
-            now.format("%d/%m/%Y à %H:%M")
+        (Answer::Held(r), true) => format!(
+            "The occurrence of {was} is moved to {now} subject to approval: {}. The slot is kept for you \
+             meanwhile; the other occurrences stay booked.",
+            why(r)
         ),
-        (true, true) => format!(
-            "The occurrence of {} is moved to {}: the resource is booked at the new time.",
-            was.format("%Y-%m-%d %H:%M"),
-            now.format("%Y-%m-%d %H:%M")
+        (Answer::Refused(r), false) => format!(
+            "L'occurrence du {was} ne peut pas être déplacée au {now} : {}. Cette occurrence est refusée ; \
+             les autres restent réservées.",
+            why(r)
         ),
-        (false, true) => format!(
-            "The occurrence of {} cannot move to {}: the resource is already booked then. \
-             This occurrence is declined; the others stay booked.",
-            was.format("%Y-%m-%d %H:%M"),
-            now.format("%Y-%m-%d %H:%M")
+        (Answer::Refused(r), true) => format!(
+            "The occurrence of {was} cannot move to {now}: {}. This occurrence is declined; the others stay \
+             booked.",
+            why(r)
         ),
+        (Answer::Taken, false) => format!(
+            "L'occurrence du {was} ne peut pas être déplacée au {now} : la ressource est déjà réservée à ce moment. \
+             Cette occurrence est refusée ; les autres restent réservées."
+        ),
+        (Answer::Taken, true) => format!(
+            "The occurrence of {was} cannot move to {now}: the resource is already booked then. \
+             This occurrence is declined; the others stay booked."
+        ),
+    }
+}
+
+/// Every reason of a decision: the request's, then its occurrence's.
+fn all_reasons(decision: &Decision) -> Vec<Reason> {
+    match &decision.outcome {
+        Outcome::Accept => Vec::new(),
+        Outcome::AcceptPartially { declined } => declined.iter().flat_map(|d| d.reasons.clone()).collect(),
+        Outcome::Decline { reasons, declined } | Outcome::Hold { reasons, declined, .. } => reasons
+            .iter()
+            .cloned()
+            .chain(declined.iter().flat_map(|d| d.reasons.clone()))
+            .collect(),
     }
 }
 
@@ -148,8 +205,8 @@ impl Store {
         }
         let mut tx = self.pool().begin().await?;
         let Some(row) = sqlx::query(
-            "SELECT b.id, b.time_zone, coalesce(p.preferred_language, 'fr') AS lang
-             FROM bookings b LEFT JOIN people p ON p.id = b.organiser_person_id
+            "SELECT b.id, b.time_zone, b.organiser_address, b.attendee_count
+             FROM bookings b
              WHERE b.resource_id = $1 AND b.uid = $2 AND b.recurrence IS NOT NULL AND b.status <> 'cancelled'
              FOR UPDATE OF b",
         )
@@ -165,9 +222,11 @@ impl Store {
             .try_get::<String, _>("time_zone")?
             .parse()
             .unwrap_or(chrono_tz::Europe::Paris);
-        let english = row.try_get::<String, _>("lang")? == "en";
+        let organiser_address: String = row.try_get("organiser_address")?;
+        let attendees: i32 = row.try_get("attendee_count")?;
         let Some(occ) = sqlx::query(
-            "SELECT id, period, blocked, status FROM occurrences WHERE booking_id = $1 AND original_start = $2",
+            "SELECT id, resource_id, period, blocked, status FROM occurrences
+             WHERE booking_id = $1 AND original_start = $2",
         )
         .bind(booking_id)
         .bind(original_start)
@@ -177,6 +236,9 @@ impl Store {
             return Ok(OccurrenceChange::Unchanged { booking_id });
         };
         let occurrence_id: Uuid = occ.try_get("id")?;
+        // A pool's series holds its member's slots: the member is what the
+        // rules and the occupancy are about.
+        let target: Uuid = occ.try_get("resource_id")?;
         let period: PgRange<DateTime<Utc>> = occ.try_get("period")?;
         let blocked: PgRange<DateTime<Utc>> = occ.try_get("blocked")?;
         let status: String = occ.try_get("status")?;
@@ -189,38 +251,142 @@ impl Store {
         // The buffers stay what the series was decided with.
         let (before, after) = (p_start - b_start, b_end - p_end);
         let new_blocked = range(start - before, end + after);
-        // A held occurrence (waiting for approval) stays held at its new time.
-        let holding = if status == "held" { "held" } else { "accepted" };
+
+        // The new time goes through the rules a request for it would.
+        let (organiser, lang) = self.organiser_of(&organiser_address).await?;
+        let resource = resource_context(&mut tx, target).await?;
+        let policy = effective_policy(&mut tx, &resource.chain).await?;
+        let margin_before = before.max(Duration::minutes(i64::from(policy.buffer_before_minutes.value)));
+        let margin_after = after.max(Duration::minutes(i64::from(policy.buffer_after_minutes.value)));
+        let occupied = occupancy(
+            &mut tx,
+            target,
+            start - margin_before,
+            end + margin_after,
+            Some(booking_id),
+        )
+        .await?;
+        let grants = match &organiser {
+            Organiser::Known { person, groups } => grants_for(&mut tx, *person, groups, &resource.chain).await?,
+            _ => Vec::new(),
+        };
+        let quota = match &organiser {
+            Organiser::Known { person, groups } if !policy.quotas.value.is_empty() => {
+                // The series' other occurrences count; this one's old slot
+                // does not, as it moves.
+                quota_bookings(
+                    &mut tx,
+                    *person,
+                    groups,
+                    start - Duration::days(32),
+                    end + Duration::days(32),
+                    None,
+                )
+                .await?
+                .into_iter()
+                .filter(|q| !(q.booking == booking_id && q.start == p_start && q.end == p_end))
+                .collect()
+            }
+            _ => Vec::new(),
+        };
+        let blackouts = blackouts(&mut tx, start, end).await?;
+        let licence = super::vehicles::licence_check(&mut tx, target, &organiser).await?;
+        let input = DecisionInput {
+            now,
+            request: BookingRequest {
+                organiser: organiser.clone(),
+                attendees: u32::try_from(attendees).unwrap_or(0),
+                when: When::Single { start, end },
+                replaces: Some(booking_id),
+            },
+            resource: ResourceInfo {
+                chain: resource.chain.clone(),
+                kind: resource.kind,
+                capacity: resource.capacity,
+                tz: resource.tz,
+            },
+            policy,
+            grants,
+            occupancy: occupied,
+            quota_bookings: quota,
+            blackouts,
+            licence,
+        };
+        let decision = decide(&input);
+        let render = RenderContext {
+            lang,
+            tz,
+            kind: resource.kind,
+        };
+        let reasons = all_reasons(&decision);
+        // A held series stays held: its circuit decides this occurrence too.
+        let holding = match &decision.outcome {
+            Outcome::Decline { .. } => None,
+            Outcome::Hold { .. } => Some("held"),
+            Outcome::Accept | Outcome::AcceptPartially { .. } if status == "held" => Some("held"),
+            Outcome::Accept | Outcome::AcceptPartially { .. } => Some("accepted"),
+        };
+        let mut answer = match (&decision.outcome, holding) {
+            (Outcome::Hold { .. }, _) => Answer::Held(&reasons),
+            (_, Some(_)) => Answer::Accepted,
+            (_, None) => Answer::Refused(&reasons),
+        };
         sqlx::query("SAVEPOINT move_occurrence").execute(&mut *tx).await?;
-        let taken = sqlx::query("UPDATE occurrences SET period = $2, blocked = $3, status = $4 WHERE id = $1")
-            .bind(occurrence_id)
-            .bind(range(start, end))
-            .bind(new_blocked)
-            .bind(holding)
-            .execute(&mut *tx)
-            .await;
-        let accepted = match taken {
-            Ok(_) => true,
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23P01") => {
-                // Another booking holds the new slot.
-                sqlx::query("ROLLBACK TO SAVEPOINT move_occurrence")
+        let taken = match holding {
+            Some(holding) => {
+                sqlx::query("UPDATE occurrences SET period = $2, blocked = $3, status = $4 WHERE id = $1")
+                    .bind(occurrence_id)
+                    .bind(range(start, end))
+                    .bind(new_blocked)
+                    .bind(holding)
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+            }
+            None => Err(sqlx::Error::RowNotFound),
+        };
+        match taken {
+            Ok(_) => {}
+            Err(e) => {
+                match e {
+                    // The rules refused it, or another booking holds the
+                    // new slot (a race the engine could not see).
+                    sqlx::Error::RowNotFound => {}
+                    sqlx::Error::Database(e) if e.code().as_deref() == Some("23P01") => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT move_occurrence")
+                            .execute(&mut *tx)
+                            .await?;
+                        answer = Answer::Taken;
+                    }
+                    e => return Err(e.into()),
+                }
                 sqlx::query("UPDATE occurrences SET period = $2, blocked = $3, status = 'declined' WHERE id = $1")
                     .bind(occurrence_id)
                     .bind(range(start, end))
                     .bind(new_blocked)
                     .execute(&mut *tx)
                     .await?;
-                false
             }
-            Err(e) => return Err(e.into()),
+        }
+        let (accepted, held) = match answer {
+            Answer::Accepted => (true, holding == Some("held")),
+            Answer::Held(_) => (true, true),
+            Answer::Refused(_) | Answer::Taken => (false, false),
         };
-        let message = text(accepted, english, original_start, start, tz);
-        let outcome = if accepted { "accept" } else { "decline" };
+        let message = text(&answer, &render, original_start, start);
+        let outcome = match answer {
+            Answer::Accepted => "accept",
+            Answer::Held(_) => "hold",
+            Answer::Refused(_) | Answer::Taken => "decline",
+        };
+        let reasons_json = match answer {
+            Answer::Taken => json!([{ "code": "conflict", "fr": message, "en": message }]),
+            _ => reasons_json(&decision, &render),
+        };
+        let explanation = serde_json::to_value(&decision.checks).unwrap_or_else(|_| json!([]));
         let decision_id: i64 = sqlx::query_scalar(
-            "INSERT INTO decisions (booking_id, resource_id, uid, sequence, decided_at, outcome, decided_by, inputs)
-             VALUES ($1, $2, $3, $4, $5, $6, 'engine', $7) RETURNING id",
+            "INSERT INTO decisions (booking_id, resource_id, uid, sequence, decided_at, outcome, reasons, inputs,
+                                    explanation, decided_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'engine') RETURNING id",
         )
         .bind(booking_id)
         .bind(resource_id)
@@ -228,13 +394,15 @@ impl Store {
         .bind(sequence)
         .bind(now)
         .bind(outcome)
-        .bind(json!({ "occurrence": original_start, "start": start, "end": end }))
+        .bind(&reasons_json)
+        .bind(json!({ "occurrence": original_start, "start": start, "end": end, "policy": input.policy }))
+        .bind(&explanation)
         .fetch_one(&mut *tx)
         .await?;
-        let kind = match (accepted, holding) {
+        let kind = match (accepted, held) {
             (false, _) => "decline",
-            (true, "held") => "tentative",
-            (true, _) => "accept",
+            (true, true) => "tentative",
+            (true, false) => "accept",
         };
         sqlx::query(
             "INSERT INTO outbox (resource_id, booking_id, kind, idempotency_key, payload, next_attempt_at, created_at)
@@ -252,13 +420,17 @@ impl Store {
         .bind(json!({
             "reference_item_id": item_id,
             "body": message,
-            "language": if english { "en" } else { "fr" },
+            "language": if lang == Lang::En { "en" } else { "fr" },
             "decision_id": decision_id,
         }))
         .bind(now)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(OccurrenceChange::Moved { booking_id, accepted })
+        Ok(OccurrenceChange::Moved {
+            booking_id,
+            accepted,
+            held,
+        })
     }
 }

@@ -205,7 +205,7 @@ impl Store {
     }
 
     /// The organiser as the engine sees them, with their preferred language.
-    async fn organiser_of(&self, address: &str) -> Result<(Organiser, Lang)> {
+    pub(super) async fn organiser_of(&self, address: &str) -> Result<(Organiser, Lang)> {
         let Some(parsed) = crate::directory::parse_organiser(address) else {
             return Ok((Organiser::External, Lang::Fr));
         };
@@ -816,7 +816,7 @@ fn request_bounds(when: &When, policy: &EffectivePolicy, now: DateTime<Utc>) -> 
     }
 }
 
-async fn occupancy(
+pub(super) async fn occupancy(
     tx: &mut Transaction<'_, Postgres>,
     resource_id: Uuid,
     lo: DateTime<Utc>,
@@ -857,7 +857,7 @@ async fn occupancy(
 /// The grants of the organiser (in person or through a group) that apply to
 /// the resource. A grant on "a type at a site" applies as the resource-type
 /// scope, narrowed to that site.
-async fn grants_for(
+pub(super) async fn grants_for(
     tx: &mut Transaction<'_, Postgres>,
     person: Uuid,
     groups: &[Uuid],
@@ -942,7 +942,7 @@ async fn grants_for(
 
 /// Bookings counted by quotas: the organiser's and those of people who share
 /// a group with them, in a window around the request.
-async fn quota_bookings(
+pub(super) async fn quota_bookings(
     tx: &mut Transaction<'_, Postgres>,
     person: Uuid,
     groups: &[Uuid],
@@ -992,7 +992,7 @@ async fn quota_bookings(
     Ok(out)
 }
 
-async fn blackouts(
+pub(super) async fn blackouts(
     tx: &mut Transaction<'_, Postgres>,
     lo: DateTime<Utc>,
     hi: DateTime<Utc>,

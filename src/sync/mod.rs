@@ -162,8 +162,16 @@ impl<E: Exchange> SyncContext<E> {
         };
         match change {
             OccurrenceChange::NoSeries => return Ok(false),
-            OccurrenceChange::Moved { booking_id, accepted } => {
-                let outcome = if accepted { "accept" } else { "decline" };
+            OccurrenceChange::Moved {
+                booking_id,
+                accepted,
+                held,
+            } => {
+                let outcome = match (accepted, held) {
+                    (false, _) => "decline",
+                    (true, true) => "hold",
+                    (true, false) => "accept",
+                };
                 self.metrics.decision(outcome, started.elapsed());
                 tracing::info!(
                     mailbox.smtp = %mailbox.smtp,

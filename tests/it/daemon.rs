@@ -885,3 +885,137 @@ async fn an_answer_leaves_without_waiting_for_the_outbox_tick() {
     daemon.shutdown().await;
     r.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_occurrence_goes_through_the_whole_rule_set_and_only_it_is_declined() {
+    use resa::domain::policy::WeeklyHours;
+    use resa::domain::{Policy, Scope};
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let store = r.db.store();
+    store
+        .set_policy(
+            Scope::Resource(r.room),
+            &Policy {
+                opening_hours: Some(WeeklyHours::office()),
+                ..Policy::default()
+            },
+            monday(),
+        )
+        .await
+        .expect("policy");
+    let paris = chrono_tz::Europe::Paris;
+    let at = |d: u32, h: u32| {
+        paris
+            .with_ymd_and_hms(2026, 12, d, h, 0, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    store
+        .create_blackout(Scope::Resource(r.room), at(15, 10), at(15, 18), "travaux", monday())
+        .await
+        .expect("blackout");
+    let daemon = r.daemon(store, "a");
+    let v = r
+        .control(
+            "/invite",
+            json!({
+                "as": ALICE, "subject": "Point hebdomadaire", "time_zone": "Europe/Paris",
+                "start": "2026-12-08T09:00:00", "end": "2026-12-08T10:00:00",
+                "recurrence": "FREQ=WEEKLY;COUNT=4", "resources": [ROOM],
+            }),
+        )
+        .await;
+    let uid = v["uid"].as_str().expect("uid").to_owned();
+    let got = r.responses(ALICE, 1).await;
+    assert_eq!(got[0]["response"], "Accept", "{got:?}");
+    let move_to = |occurrence: &str, start: &str, end: &str| {
+        json!({ "as": ALICE, "uid": uid, "time_zone": "Europe/Paris", "occurrence": occurrence,
+                "start": start, "end": end })
+    };
+    // The first occurrence moved to the evening, after closing time.
+    r.control(
+        "/update",
+        move_to("2026-12-08T09:00:00", "2026-12-08T20:00:00", "2026-12-08T21:00:00"),
+    )
+    .await;
+    let got = r.responses(ALICE, 2).await;
+    let declined: Vec<&Value> = got.iter().filter(|i| i["response"] == "Decline").collect();
+    assert_eq!(declined.len(), 1, "{got:?}");
+    let body = declined[0]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("En dehors des heures d'ouverture"), "{body}");
+    assert!(body.contains("les autres restent réservées"), "{body}");
+    // The second moved into the works.
+    r.control(
+        "/update",
+        move_to("2026-12-15T09:00:00", "2026-12-15T14:00:00", "2026-12-15T15:00:00"),
+    )
+    .await;
+    let got = r.responses(ALICE, 3).await;
+    let declined: Vec<&Value> = got.iter().filter(|i| i["response"] == "Decline").collect();
+    assert_eq!(declined.len(), 2, "{got:?}");
+    assert!(
+        declined.iter().any(|d| d["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("indisponible") && b.contains("travaux"))),
+        "{declined:?}"
+    );
+    // The third moved within opening hours, outside the works: accepted.
+    r.control(
+        "/update",
+        move_to("2026-12-22T09:00:00", "2026-12-22T16:00:00", "2026-12-22T17:00:00"),
+    )
+    .await;
+    let got = r.responses(ALICE, 4).await;
+    assert_eq!(got.iter().filter(|i| i["response"] == "Accept").count(), 2, "{got:?}");
+    let mut rows: Vec<(DateTime<Utc>, DateTime<Utc>, String)> = Vec::new();
+    for _ in 0..100 {
+        rows = sqlx::query_as(
+            "SELECT o.original_start, lower(o.period), o.status FROM occurrences o JOIN bookings b ON b.id = o.booking_id
+             WHERE b.uid = $1 ORDER BY o.original_start",
+        )
+        .bind(&uid)
+        .fetch_all(r.db.pool())
+        .await
+        .expect("occurrences");
+        if rows.get(2).is_some_and(|(_, s, _)| *s == at(22, 16)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rows,
+        vec![
+            (at(8, 9), at(8, 20), "declined".to_owned()),
+            (at(15, 9), at(15, 14), "declined".to_owned()),
+            (at(22, 9), at(22, 16), "accepted".to_owned()),
+            (at(29, 9), at(29, 9), "accepted".to_owned()),
+        ]
+    );
+    // The series itself stays accepted; each move was decided with its rule.
+    let status: String = sqlx::query_scalar("SELECT status FROM bookings WHERE uid = $1")
+        .bind(&uid)
+        .fetch_one(r.db.pool())
+        .await
+        .expect("booking");
+    assert_eq!(status, "accepted");
+    let codes: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT outcome, (SELECT string_agg(x->>'code', ',') FROM jsonb_array_elements(reasons) x)
+         FROM decisions WHERE uid = $1 ORDER BY id",
+    )
+    .bind(&uid)
+    .fetch_all(r.db.pool())
+    .await
+    .expect("decisions");
+    assert_eq!(
+        codes,
+        vec![
+            ("accept".to_owned(), None),
+            ("decline".to_owned(), Some("outside_opening_hours".to_owned())),
+            ("decline".to_owned(), Some("blackout".to_owned())),
+            ("accept".to_owned(), None),
+        ]
+    );
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
