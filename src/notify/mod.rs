@@ -34,10 +34,11 @@ pub enum Event {
     PickupInstructions,
     ReleasedNoCheckin,
     OverdueReturn,
+    RepeatedNoShow,
 }
 
 impl Event {
-    pub const ALL: [Event; 13] = [
+    pub const ALL: [Event; 14] = [
         Event::Accepted,
         Event::PartiallyAccepted,
         Event::Declined,
@@ -51,6 +52,7 @@ impl Event {
         Event::PickupInstructions,
         Event::ReleasedNoCheckin,
         Event::OverdueReturn,
+        Event::RepeatedNoShow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +70,7 @@ impl Event {
             Event::PickupInstructions => "pickup_instructions",
             Event::ReleasedNoCheckin => "released_no_checkin",
             Event::OverdueReturn => "overdue_return",
+            Event::RepeatedNoShow => "repeated_no_show",
         }
     }
 
@@ -93,7 +96,14 @@ impl Event {
             Event::Reminder => ("Rappel avant la réservation", "Reminder before the booking"),
             Event::PickupInstructions => ("Instructions de retrait du véhicule", "Vehicle pickup instructions"),
             Event::ReleasedNoCheckin => ("Libérée faute de présence", "Released, nobody checked in"),
-            Event::OverdueReturn => ("Retour en retard", "Overdue return"),
+            Event::OverdueReturn => (
+                "Retour en retard (au gestionnaire et au réservataire suivant)",
+                "Overdue return (to the manager and the next booker)",
+            ),
+            Event::RepeatedNoShow => (
+                "Absences répétées d'une série (au gestionnaire)",
+                "Repeated no-shows of a series (to the manager)",
+            ),
         };
         match lang {
             Lang::Fr => fr,
@@ -103,7 +113,7 @@ impl Event {
 }
 
 /// The variables a template may use, with what each holds (shown in the editor).
-pub const VARIABLES: [(&str, &str, &str); 17] = [
+pub const VARIABLES: [(&str, &str, &str); 18] = [
     ("resource", "la ressource", "the resource"),
     ("subject", "l'objet de la réunion", "the meeting's subject"),
     ("organiser", "l'organisateur", "the organiser"),
@@ -137,6 +147,11 @@ pub const VARIABLES: [(&str, &str, &str); 17] = [
         "who cancelled the booking",
     ),
     ("cancelled_at", "quand elle a été annulée", "when it was cancelled"),
+    (
+        "count",
+        "le nombre d'occurrences libérées faute de présence",
+        "how many occurrences were released for want of a check-in",
+    ),
 ];
 
 /// A template: a subject and a body, with placeholders.
@@ -262,11 +277,23 @@ pub fn default_template(event: Event, lang: Lang) -> Template {
         ),
         (Event::OverdueReturn, Lang::Fr) => (
             "Retour en retard : {{resource}}",
-            "{{resource}} devait être rendu à la fin de la réservation ({{when}}). Merci de le rapporter.",
+            "Bonjour,\n\n{{resource}}, emprunté par {{organiser}}, devait être rendu le {{when}} et ne l'est \
+             pas encore.\nSi vous l'avez réservé ensuite, il pourrait ne pas être disponible à l'heure prévue.",
         ),
         (Event::OverdueReturn, Lang::En) => (
             "Overdue return: {{resource}}",
-            "{{resource}} was due back at the end of the booking ({{when}}). Please bring it back.",
+            "Hello,\n\n{{resource}}, taken by {{organiser}}, was due back on {{when}} and is not back yet.\n\
+             If you booked it next, it may not be available at the planned time.",
+        ),
+        (Event::RepeatedNoShow, Lang::Fr) => (
+            "Absences répétées : {{subject}} ({{resource}})",
+            "Bonjour,\n\n{{count}} occurrences de la série « {{subject}} » de {{organiser}} sur {{resource}} ont \
+             été libérées faute de présence. Vous pouvez en parler avec l'organisateur ou annuler la série.",
+        ),
+        (Event::RepeatedNoShow, Lang::En) => (
+            "Repeated no-shows: {{subject}} ({{resource}})",
+            "Hello,\n\n{{count}} occurrences of the series \"{{subject}}\" by {{organiser}} on {{resource}} were \
+             released for want of a check-in. You may talk it over with the organiser or cancel the series.",
         ),
     };
     Template {

@@ -8,13 +8,16 @@
 //! so the job may run again (or on two instances) without repeating itself.
 
 use super::bookings::range;
+use super::notify::{OutgoingMail, queue_mail, render_in};
 use super::vehicles::{to_i32, to_u32};
 use super::{Result, Store, StoreError};
 use crate::domain::reason::Lang;
 use crate::domain::vehicles::{REPEATED_NO_SHOWS, check_in_missed, overdue};
+use crate::notify::Event;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::{Postgres, Row, Transaction};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Largest damage photo accepted, in bytes (the schema allows 10 MiB).
@@ -696,13 +699,15 @@ impl Store {
             let en = format!(
                 "Repeated no-shows: {count} occurrences of the series \"{subject}\" by {who} were released for want of a check-in."
             );
+            let resource_id: Uuid = r.try_get("resource_id")?;
+            let booking_id: Uuid = r.try_get("id")?;
             let mut tx = self.pool().begin().await?;
             let inserted = insert_alert(
                 &mut tx,
                 NewAlert {
                     kind: "repeated_no_show",
-                    resource_id: r.try_get("resource_id")?,
-                    booking_id: r.try_get("id")?,
+                    resource_id,
+                    booking_id,
                     occurrence_id: None,
                     recipient: "manager",
                     recipient_address: None,
@@ -712,6 +717,29 @@ impl Store {
                 now,
             )
             .await?;
+            if inserted {
+                let to = manager_contacts(&mut tx, resource_id).await?;
+                let resource: String = sqlx::query_scalar("SELECT name FROM resources WHERE id = $1")
+                    .bind(resource_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let vars = |_: Lang| {
+                    BTreeMap::from([
+                        ("resource", resource.clone()),
+                        ("organiser", who.clone()),
+                        ("subject", subject.clone()),
+                        ("count", count.to_string()),
+                    ])
+                };
+                let key = format!("alert:repeated_no_show:{booking_id}:manager");
+                let alert = MailAlert {
+                    mailbox: resource_id,
+                    booking: booking_id,
+                    key: &key,
+                    event: Event::RepeatedNoShow,
+                };
+                mail_alert(&mut tx, &alert, &to, vars, now).await?;
+            }
             tx.commit().await?;
             n += usize::from(inserted);
         }
@@ -723,6 +751,7 @@ impl Store {
     async fn alert_overdue_returns(&self, now: DateTime<Utc>) -> Result<usize> {
         let rows = sqlx::query(
             "SELECT c.occurrence_id, o.booking_id, c.resource_id, r.name, upper(o.period) AS e,
+                    b.resource_id AS mailbox_id, b.subject,
                     coalesce(b.organiser_name, b.organiser_address) AS who,
                     (SELECT nb.organiser_address FROM occurrences no JOIN bookings nb ON nb.id = no.booking_id
                      WHERE no.resource_id = c.resource_id AND no.status IN ('accepted', 'held')
@@ -752,12 +781,18 @@ impl Store {
             let end_en = crate::domain::reason::format_instant(Lang::En, chrono_tz::Europe::Paris, end);
             let fr = format!("Retour en retard : {name}, emprunté par {who}, devait être rendu le {end_fr}.");
             let en = format!("Overdue return: {name}, taken by {who}, was due back on {end_en}.");
+            let mailbox: Uuid = r.try_get("mailbox_id")?;
+            let subject: Option<String> = r.try_get("subject")?;
             let mut tx = self.pool().begin().await?;
             let mut recipients = vec![("manager", None)];
             if let Some(a) = next {
                 recipients.push(("next_booker", Some(a)));
             }
             for (recipient, address) in recipients {
+                let to = match &address {
+                    Some(a) => vec![(a.clone(), language_of_address(&mut tx, a).await?)],
+                    None => manager_contacts(&mut tx, resource).await?,
+                };
                 let inserted = insert_alert(
                     &mut tx,
                     NewAlert {
@@ -773,12 +808,128 @@ impl Store {
                     now,
                 )
                 .await?;
+                if inserted {
+                    let vars = |lang: Lang| {
+                        BTreeMap::from([
+                            ("resource", name.clone()),
+                            ("organiser", who.clone()),
+                            ("subject", subject.clone().unwrap_or_default()),
+                            (
+                                "when",
+                                crate::domain::reason::format_instant(lang, chrono_tz::Europe::Paris, end),
+                            ),
+                        ])
+                    };
+                    let key = format!("alert:overdue_return:{occurrence}:{recipient}");
+                    let alert = MailAlert {
+                        mailbox,
+                        booking,
+                        key: &key,
+                        event: Event::OverdueReturn,
+                    };
+                    mail_alert(&mut tx, &alert, &to, vars, now).await?;
+                }
                 n += usize::from(inserted);
             }
             tx.commit().await?;
         }
         Ok(n)
     }
+}
+
+/// An alert to send by e-mail from a resource mailbox, once: `key` is the
+/// outbox's idempotency key (suffixed with the language).
+struct MailAlert<'a> {
+    mailbox: Uuid,
+    booking: Uuid,
+    key: &'a str,
+    event: Event,
+}
+
+/// Queues the alert's message in the outbox, one per language of the
+/// recipients, rendered from the event's template (editable by admins).
+async fn mail_alert(
+    tx: &mut Transaction<'_, Postgres>,
+    alert: &MailAlert<'_>,
+    to: &[(String, Lang)],
+    vars: impl Fn(Lang) -> BTreeMap<&'static str, String>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for lang in [Lang::Fr, Lang::En] {
+        let addresses: Vec<String> = to.iter().filter(|(_, l)| *l == lang).map(|(a, _)| a.clone()).collect();
+        if addresses.is_empty() {
+            continue;
+        }
+        let rendered = render_in(tx, alert.event, lang, &vars(lang)).await?;
+        let mail = OutgoingMail {
+            to: addresses,
+            rendered,
+            lang,
+            voting: false,
+            event: alert.event,
+        };
+        let code = match lang {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        };
+        let key = format!("{}:{code}", alert.key);
+        queue_mail(tx, alert.mailbox, Some(alert.booking), &key, &mail, now).await?;
+    }
+    Ok(())
+}
+
+/// The addresses and languages of the people who manage a resource (Manage
+/// grants on it, its type, its site or organisation, or everything), active
+/// in the directory.
+async fn manager_contacts(tx: &mut Transaction<'_, Postgres>, resource_id: Uuid) -> Result<Vec<(String, Lang)>> {
+    let rows = sqlx::query(
+        "WITH r AS (SELECT r.id, r.site_id, r.resource_type_id, s.organisation_id
+                    FROM resources r JOIN sites s ON s.id = r.site_id WHERE r.id = $1),
+              m AS (SELECT DISTINCT coalesce(g.subject_person_id, pg.person_id) AS person_id
+                    FROM grants g LEFT JOIN person_groups pg ON pg.group_id = g.subject_group_id, r
+                    WHERE g.role = 'manage' AND coalesce(g.subject_person_id, pg.person_id) IS NOT NULL
+                      AND (g.scope_kind = 'global' OR g.organisation_id = r.organisation_id
+                           OR (g.scope_kind = 'site' AND g.site_id = r.site_id)
+                           OR (g.scope_kind = 'site_type' AND g.site_id = r.site_id
+                               AND g.resource_type_id = r.resource_type_id)
+                           OR (g.scope_kind = 'resource_type' AND g.resource_type_id = r.resource_type_id)
+                           OR g.resource_id = r.id))
+         SELECT coalesce(p.preferred_language, 'fr') AS lang,
+                (SELECT a.address FROM person_addresses a WHERE a.person_id = p.id
+                 ORDER BY a.is_primary DESC, a.address LIMIT 1) AS smtp
+         FROM people p JOIN m ON m.person_id = p.id
+         WHERE p.deleted_at IS NULL AND NOT p.disabled
+         ORDER BY smtp",
+    )
+    .bind(resource_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let smtp: Option<String> = r.try_get("smtp")?;
+        let lang: String = r.try_get("lang")?;
+        if let Some(smtp) = smtp {
+            out.push((smtp, if lang == "en" { Lang::En } else { Lang::Fr }));
+        }
+    }
+    Ok(out)
+}
+
+/// The preferred language of whoever has this address, French by default.
+async fn language_of_address(tx: &mut Transaction<'_, Postgres>, address: &str) -> Result<Lang> {
+    let lang: Option<String> = sqlx::query_scalar(
+        "SELECT p.preferred_language FROM person_addresses a JOIN people p ON p.id = a.person_id
+         WHERE a.address = lower($1) LIMIT 1",
+    )
+    .bind(address)
+    .fetch_optional(&mut **tx)
+    .await?
+    .flatten();
+    Ok(if lang.as_deref() == Some("en") {
+        Lang::En
+    } else {
+        Lang::Fr
+    })
 }
 
 struct NewAlert<'a> {

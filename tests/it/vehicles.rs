@@ -1246,3 +1246,175 @@ async fn the_return_form_takes_damage_photos_checks_them_and_shows_them_in_the_h
         "{fleet_page}"
     );
 }
+
+/// Waits until `smtp`'s inbox holds a message whose subject starts with
+/// `subject`; returns every such message (to count them).
+async fn messages(r: &Rig, smtp: &str, subject: &str) -> Vec<serde_json::Value> {
+    for _ in 0..200 {
+        let found: Vec<serde_json::Value> = r
+            .inbox(smtp)
+            .await
+            .into_iter()
+            .filter(|i| i["kind"] == "Message" && i["subject"].as_str().is_some_and(|s| s.starts_with(subject)))
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no \"{subject}\" message for {smtp}: {:?}", r.inbox(smtp).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overdue_returns_and_repeated_no_shows_are_mailed_once_from_the_resource_mailbox() {
+    use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant};
+    let (r, f) = sim_rig().await;
+    let s = r.db.store();
+    // Carol manages the site's vehicles; Bob, who books the Clio next, has a licence.
+    s.create_grant(&NewGrant {
+        subject: GrantSubject::Person(f.carol),
+        scope: GrantScope::Site(f.site),
+        role: GrantRole::Manage,
+        created_by: None,
+    })
+    .await
+    .expect("grant");
+    let bob: Uuid = sqlx::query_scalar("SELECT id FROM people WHERE sam_account_name = 'bob'")
+        .fetch_one(s.pool())
+        .await
+        .expect("bob");
+    let licence = DriverLicence {
+        classes: vec![LicenceClass::B],
+        expires_on: NaiveDate::from_ymd_opt(2032, 6, 30),
+    };
+    s.set_driver_licence(bob, &licence, LicenceSource::Manager, monday())
+        .await
+        .expect("licence");
+    s.set_policy(
+        Scope::Resource(f.clio),
+        &Policy {
+            check_in_minutes: Some(15),
+            ..Policy::default()
+        },
+        monday(),
+    )
+    .await
+    .expect("policy");
+    let daemon = r.daemon(s, "a");
+    let invite = |who: &str, subject: &str, car: &str, start: &str, end: &str, recurrence: Option<&str>| {
+        let mut v = json!({
+            "as": who, "subject": subject, "start": start, "end": end, "time_zone": "Europe/Paris",
+            "attendees": [], "resources": [car],
+        });
+        if let Some(rule) = recurrence {
+            v["recurrence"] = json!(rule);
+        }
+        v
+    };
+    r.control(
+        "/invite",
+        invite(
+            ALICE,
+            "Tournée du matin",
+            CLIO,
+            "2026-12-01T09:00:00",
+            "2026-12-01T11:00:00",
+            None,
+        ),
+    )
+    .await;
+    r.control(
+        "/invite",
+        invite(
+            BOB,
+            "Livraison",
+            CLIO,
+            "2026-12-01T14:00:00",
+            "2026-12-01T15:00:00",
+            None,
+        ),
+    )
+    .await;
+    r.control(
+        "/invite",
+        invite(
+            ALICE,
+            "Navette quotidienne",
+            CLIO,
+            "2026-12-02T08:00:00",
+            "2026-12-02T09:00:00",
+            Some("FREQ=DAILY;COUNT=3"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        response_of(&r.responses(ALICE, 2).await, "Navette quotidienne")["response"],
+        "Accept"
+    );
+    assert_eq!(
+        response_of(&r.responses(ALICE, 1).await, "Tournée du matin")["response"],
+        "Accept"
+    );
+    assert_eq!(
+        response_of(&r.responses(BOB, 1).await, "Livraison")["response"],
+        "Accept"
+    );
+
+    // Alice takes the Clio and is not back at 11:00: past the 15 minutes of
+    // grace, Carol and Bob get a French message from the Clio's mailbox.
+    let occurrence: Uuid = sqlx::query_scalar(
+        "SELECT o.id FROM occurrences o JOIN bookings b ON b.id = o.booking_id WHERE b.subject = 'Tournée du matin'",
+    )
+    .fetch_one(s.pool())
+    .await
+    .expect("occurrence");
+    s.check_out(occurrence, None, Some(12_000), tue(9, 0))
+        .await
+        .expect("pickup");
+    r.clock.set(tue(11, 20));
+    assert_eq!(s.sweep_vehicles(tue(11, 20)).await.expect("sweep").overdue_alerts, 2);
+    assert_eq!(s.sweep_vehicles(tue(11, 30)).await.expect("sweep").overdue_alerts, 0);
+    for who in [CAROL, BOB] {
+        let got = messages(&r, who, "Retour en retard : Renault Clio").await;
+        let body = got[0]["body"].as_str().unwrap_or_default();
+        assert!(
+            unescape(body).contains("Renault Clio, emprunté par")
+                && unescape(body).contains("devait être rendu le mardi 1er décembre 2026"),
+            "{body}"
+        );
+        assert!(
+            got[0]["from"].as_str().is_some_and(|f| f.contains(CLIO)),
+            "sent from the Clio's mailbox: {}",
+            got[0]
+        );
+    }
+
+    // Bob checks in for his afternoon. A daily series on the Clio, which asks
+    // for a check-in, and nobody comes: the second no-show sends Carol one
+    // message, the third none more.
+    let bobs: Uuid = sqlx::query_scalar(
+        "SELECT o.id FROM occurrences o JOIN bookings b ON b.id = o.booking_id WHERE b.subject = 'Livraison'",
+    )
+    .fetch_one(s.pool())
+    .await
+    .expect("occurrence");
+    assert!(s.check_in(bobs, tue(13, 50)).await.expect("check-in"));
+    let day = |d: i64, h: u32, m: u32| tue(h, m) + Duration::days(d);
+    for d in 1..=3 {
+        r.clock.set(day(d, 8, 20));
+        let swept = s.sweep_vehicles(day(d, 8, 20)).await.expect("sweep");
+        assert_eq!(swept.released.len(), 1, "day {d}");
+    }
+    let got = messages(&r, CAROL, "Absences répétées : Navette quotidienne").await;
+    let body = unescape(got[0]["body"].as_str().unwrap_or_default());
+    assert!(body.contains("de la série « Navette quotidienne »"), "{body}");
+    assert!(body.contains("Renault Clio"), "{body}");
+
+    // Once per alert: give the outbox worker time, then count.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(messages(&r, CAROL, "Retour en retard").await.len(), 1);
+    assert_eq!(messages(&r, BOB, "Retour en retard").await.len(), 1);
+    assert_eq!(messages(&r, CAROL, "Absences répétées").await.len(), 1);
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
