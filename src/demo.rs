@@ -354,6 +354,9 @@ async fn populate(
         resource_ids.insert(i.smtp.as_str(), created.id);
     }
     seed_fleet(store, items, &resource_ids, sites[0].id).await?;
+    if let Some(room) = types.get("salle") {
+        seed_room_equipment(store, room.id, items, &resource_ids).await?;
+    }
     // People and groups, one directory per organisation.
     for (o, (slug, name, _)) in ORGS.iter().enumerate() {
         let dir = store.ensure_directory_of(slug, Some(slug)).await.map_err(e)?;
@@ -570,6 +573,51 @@ async fn seed_projector_circuit(
         .set_policy(Scope::ResourceType(projectors), &policy, now)
         .await
         .map_err(e)?;
+    Ok(())
+}
+
+/// The meeting rooms' equipment, each a yes or no the search filters on:
+/// half the rooms have video conferencing, a third a screen, a quarter a
+/// whiteboard and a fifth step-free access, spread over the sites.
+async fn seed_room_equipment(
+    store: &Store,
+    room_type: uuid::Uuid,
+    items: &[Item],
+    resource_ids: &HashMap<&str, uuid::Uuid>,
+) -> Result<(), String> {
+    use crate::store::equipment::{AttrValue, AttributeDef, ValueType};
+    let e = |e: crate::store::StoreError| e.to_string();
+    let pieces = [
+        ("visio", "Visioconférence", "Video conferencing"),
+        ("ecran", "Écran ou vidéoprojecteur", "Screen or projector"),
+        ("tableau_blanc", "Tableau blanc", "Whiteboard"),
+        ("acces_pmr", "Accessible en fauteuil roulant", "Wheelchair accessible"),
+    ];
+    for (key, fr, en) in pieces {
+        store
+            .add_attribute_definition(&AttributeDef {
+                resource_type_id: room_type,
+                key: key.into(),
+                value_type: ValueType::Boolean,
+                choices: Vec::new(),
+                required: false,
+                label_fr: fr.into(),
+                label_en: en.into(),
+            })
+            .await
+            .map_err(e)?;
+    }
+    for (n, i) in items.iter().filter(|i| i.kind == "salle").enumerate() {
+        let Some(id) = resource_ids.get(i.smtp.as_str()) else {
+            continue;
+        };
+        let values: Vec<(String, Option<AttrValue>)> = pieces
+            .iter()
+            .enumerate()
+            .map(|(p, (key, _, _))| ((*key).to_owned(), Some(AttrValue::Boolean((n + p) % (p + 2) == 0))))
+            .collect();
+        store.set_resource_attributes(*id, &values).await.map_err(e)?;
+    }
     Ok(())
 }
 

@@ -8,10 +8,15 @@
 //! imports nothing: the administrator fixes it and runs it again, and a
 //! second run of the same file changes nothing (resources are matched by
 //! mailbox address).
+//!
+//! Optional `attr:KEY` columns give the values of the attributes the
+//! resource's type defines (`attr:visio` = `oui`, `attr:connectique` =
+//! `HDMI`); an empty cell clears the value.
 
 use crate::store::Store;
 use crate::store::catalogue::NewResource;
-use std::collections::HashSet;
+use crate::store::equipment::{AttrValue, AttributeDef, parse_value};
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 pub const COLUMNS: [&str; 6] = ["name", "mailbox", "site", "type", "capacity", "exchange"];
@@ -50,6 +55,7 @@ struct Row {
     type_id: uuid::Uuid,
     capacity: Option<i32>,
     exchange: String,
+    attributes: Vec<(String, Option<AttrValue>)>,
 }
 
 /// Reads, checks every line, and writes only when no line is wrong.
@@ -81,6 +87,13 @@ pub async fn import_csv(store: &Store, input: impl Read, endpoints: &[String]) -
         return Ok(report);
     }
     let idx = |name: &str| col(name).unwrap_or(0);
+    // (column, attribute key) of the `attr:KEY` columns.
+    let attr_columns: Vec<(usize, String)> = headers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.strip_prefix("attr:").map(|k| (i, k.trim().to_owned())))
+        .collect();
+    let mut definitions: HashMap<uuid::Uuid, Vec<AttributeDef>> = HashMap::new();
     let mut rows = Vec::new();
     let mut seen = HashSet::new();
     for record in reader.records() {
@@ -168,6 +181,29 @@ pub async fn import_csv(store: &Store, input: impl Read, endpoints: &[String]) -
                 ),
             ));
         }
+        let mut attributes = Vec::new();
+        if let Some(type_id) = type_id
+            && !attr_columns.is_empty()
+        {
+            if let std::collections::hash_map::Entry::Vacant(slot) = definitions.entry(type_id) {
+                slot.insert(store.attribute_definitions(type_id).await?);
+            }
+            let defs = definitions.get(&type_id).map(Vec::as_slice).unwrap_or_default();
+            for (i, key) in &attr_columns {
+                let cell = record.get(*i).unwrap_or_default();
+                match defs.iter().find(|d| &d.key == key) {
+                    None if cell.is_empty() => {}
+                    None => problems.push((
+                        format!("le type « {kind} » n'a pas d'attribut « {key} »"),
+                        format!("type `{kind}` has no attribute `{key}`"),
+                    )),
+                    Some(d) => match parse_value(d, cell) {
+                        Ok(v) => attributes.push((key.clone(), v)),
+                        Err(p) => problems.push(p),
+                    },
+                }
+            }
+        }
         if problems.is_empty()
             && let (Some(site_id), Some(type_id)) = (site_id, type_id)
         {
@@ -179,6 +215,7 @@ pub async fn import_csv(store: &Store, input: impl Read, endpoints: &[String]) -
                 type_id,
                 capacity,
                 exchange,
+                attributes,
             });
         } else {
             for (fr, en) in problems {
@@ -198,11 +235,16 @@ pub async fn import_csv(store: &Store, input: impl Read, endpoints: &[String]) -
             exchange_endpoint: &r.exchange,
             capacity: r.capacity,
         };
-        match store.upsert_resource(&new).await {
-            Ok(crate::store::catalogue::Upsert::Created) => report.created += 1,
-            Ok(crate::store::catalogue::Upsert::Updated) => report.updated += 1,
-            Ok(crate::store::catalogue::Upsert::Unchanged) => report.unchanged += 1,
-            Err(e) => report.errors.push(LineError {
+        let upserted = store.upsert_resource(&new).await;
+        let attributes_changed = match (&upserted, r.attributes.is_empty()) {
+            (Ok(_), false) => set_attributes(store, &r.mailbox, &r.attributes).await,
+            _ => Ok(false),
+        };
+        match (upserted, attributes_changed) {
+            (Ok(crate::store::catalogue::Upsert::Created), Ok(_)) => report.created += 1,
+            (Ok(crate::store::catalogue::Upsert::Updated), Ok(_)) | (Ok(_), Ok(true)) => report.updated += 1,
+            (Ok(crate::store::catalogue::Upsert::Unchanged), Ok(false)) => report.unchanged += 1,
+            (Err(e), _) | (_, Err(e)) => report.errors.push(LineError {
                 line: r.line,
                 fr: format!("refusé par la base : {e}"),
                 en: format!("refused by the database: {e}"),
@@ -210,6 +252,28 @@ pub async fn import_csv(store: &Store, input: impl Read, endpoints: &[String]) -
         }
     }
     Ok(report)
+}
+
+/// Writes a resource's attributes from the file; true when a value changed.
+async fn set_attributes(
+    store: &Store,
+    mailbox: &str,
+    values: &[(String, Option<AttrValue>)],
+) -> Result<bool, crate::store::StoreError> {
+    let Some(resource) = store.resource_by_mailbox(mailbox).await? else {
+        return Err(crate::store::StoreError::NotFound(mailbox.to_owned()));
+    };
+    let before: HashMap<String, Option<AttrValue>> = store
+        .resource_attributes(resource.id)
+        .await?
+        .into_iter()
+        .map(|(d, v)| (d.key, v))
+        .collect();
+    if values.iter().all(|(k, v)| before.get(k).is_some_and(|b| b == v)) {
+        return Ok(false);
+    }
+    store.set_resource_attributes(resource.id, values).await?;
+    Ok(true)
 }
 
 /// The rooms of every room list of one Exchange endpoint, as import CSV

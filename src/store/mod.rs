@@ -5,8 +5,8 @@
 //! committed `.sqlx/` data; each module's tests run its statements against a
 //! real PostgreSQL instead (see ARCHITECTURE.md).
 
-mod anonymise;
 pub mod admin;
+mod anonymise;
 pub mod audit;
 pub mod bookings;
 pub mod cancel;
@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod checkin;
 pub mod circuits;
 pub mod directory;
+pub mod equipment;
 pub mod export;
 pub mod notify;
 pub mod occurrences;

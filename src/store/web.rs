@@ -521,18 +521,25 @@ impl Store {
         resource_type: Option<Uuid>,
         site: Option<Uuid>,
         min_capacity: Option<i32>,
+        equipment: &[String],
     ) -> Result<Vec<ResourceRow>> {
+        // Every piece of equipment asked for is a yes on the resource.
         let rows = sqlx::query(&format!(
             "SELECT {RESOURCE_COLUMNS} FROM {RESOURCE_FROM}
              WHERE r.active AND NOT r.is_pool
                AND ($1::uuid IS NULL OR r.resource_type_id = $1)
                AND ($2::uuid IS NULL OR r.site_id = $2)
                AND ($3::int IS NULL OR coalesce(r.capacity, 0) >= $3)
+               AND NOT EXISTS (
+                   SELECT 1 FROM unnest($4::text[]) AS wanted(key)
+                   WHERE NOT EXISTS (SELECT 1 FROM resource_attributes a
+                                     WHERE a.resource_id = r.id AND a.key = wanted.key AND a.value_boolean))
              ORDER BY s.name, r.name LIMIT 200"
         ))
         .bind(resource_type)
         .bind(site)
         .bind(min_capacity)
+        .bind(equipment)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(resource_from_row).collect()

@@ -121,14 +121,24 @@ pub async fn booking(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Uui
 
 pub async fn resources(State(state): State<WebState>, ctx: Ctx) -> Result<Json<Value>> {
     ctx.require(Role::Agent)?;
-    let items: Vec<Value> = state
+    let resources: Vec<_> = state
         .store
         .list_resources()
         .await?
         .into_iter()
         .filter(|r| r.active)
+        .collect();
+    let ids: Vec<Uuid> = resources.iter().map(|r| r.id).collect();
+    let equipment = state.store.equipment_of(&ids).await?;
+    let items: Vec<Value> = resources
+        .into_iter()
         .map(|r| {
+            let pieces: Vec<&str> = equipment
+                .get(&r.id)
+                .map(|list| list.iter().map(|e| e.key.as_str()).collect())
+                .unwrap_or_default();
             json!({
+                "equipment": pieces,
                 "id": r.id,
                 "name": r.name,
                 "mailbox": r.mailbox_smtp,

@@ -129,6 +129,18 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/admin/resources/new", get(pages::admin::resource_form))
         .route(
+            "/admin/resources/{id}/attributes",
+            get(pages::equipment::resource_attributes).post(pages::equipment::save_resource_attributes),
+        )
+        .route(
+            "/admin/types/{id}/attributes",
+            get(pages::equipment::type_attributes).post(pages::equipment::add_type_attribute),
+        )
+        .route(
+            "/admin/types/{id}/attributes/{key}/delete",
+            post(pages::equipment::remove_type_attribute),
+        )
+        .route(
             "/admin/organisations",
             get(pages::org_admin::organisations).post(pages::org_admin::create_organisation),
         )
@@ -191,6 +203,7 @@ pub fn router(state: WebState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(pages::vehicles::MAX_RETURN_BODY)),
         )
         .route("/vehicules/photos/{id}", get(pages::vehicles::photo))
+        .route("/vehicules/demande", post(pages::vehicles::ask_car))
         .route(
             "/vehicules/trajets/{id}",
             get(pages::vehicles::trip).post(pages::vehicles::save_trip),

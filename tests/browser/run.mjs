@@ -29,7 +29,7 @@ function parseArgs(argv) {
     }
     out[key.slice(2)] = argv[i + 1];
   }
-  for (const required of ["base", "cookie", "manager-cookie", "admin-cookie", "booking", "resource", "site"]) {
+  for (const required of ["base", "cookie", "manager-cookie", "admin-cookie", "booking", "resource", "site", "type"]) {
     if (!out[required]) throw new Error(`missing --${required}`);
   }
   out.screenshots = out.screenshots || "target/screenshots";
@@ -289,6 +289,9 @@ const pages = [
   [admin, "admin-site", `/admin/sites/${args.site}`],
   [admin, "admin-site-new", "/admin/sites/new"],
   [admin, "admin-types", "/admin/types"],
+  [admin, "admin-type-attributes", `/admin/types/${args.type}/attributes`],
+  [admin, "admin-resource-attributes", `/admin/resources/${args.resource}/attributes`],
+  [agent, "search-equipment", "/search?kind=&site=&date=2026-12-01&start=10:00&end=11:00&capacity=&equipment=visio"],
   [adminPhone, "phone-admin-site", `/admin/sites/${args.site}`, { phone: true }],
   [adminPhone, "phone-admin-organisations", "/admin/organisations", { phone: true }],
 ];

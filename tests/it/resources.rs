@@ -168,3 +168,105 @@ async fn rooms_discovered_from_exchange_room_lists_import_once_their_site_is_set
     assert_eq!(report.created, 2, "{report:?}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn attribute_columns_set_equipment_and_bad_cells_are_reported_by_line() {
+    use resa::store::equipment::{AttrValue, AttributeDef, ValueType};
+    let db = test_db().await;
+    let store = db.store();
+    catalogue(store).await;
+    let room_type = store
+        .resource_type_by_slug("salle")
+        .await
+        .expect("query")
+        .expect("type");
+    for (key, value_type, choices) in [
+        ("visio", ValueType::Boolean, vec![]),
+        (
+            "connectique",
+            ValueType::Choice,
+            vec!["HDMI".to_owned(), "VGA".to_owned()],
+        ),
+    ] {
+        assert!(
+            store
+                .add_attribute_definition(&AttributeDef {
+                    resource_type_id: room_type,
+                    key: key.into(),
+                    value_type,
+                    choices,
+                    required: false,
+                    label_fr: key.into(),
+                    label_en: key.into(),
+                })
+                .await
+                .expect("definition")
+        );
+    }
+    let good = "name,mailbox,site,type,capacity,exchange,attr:visio,attr:connectique
+Salle Éluard,salle.eluard@ville-saint-denis.fr,saint-denis/hotel-de-ville,salle,12,saint-denis,oui,hdmi
+Salle Triolet,salle.triolet@ville-saint-denis.fr,saint-denis/hotel-de-ville,salle,8,saint-denis,non,
+";
+    let report = import_csv(store, good.as_bytes(), &endpoints()).await.expect("import");
+    assert_eq!((report.created, report.errors.len()), (2, 0), "{report:?}");
+    let eluard = store
+        .resource_by_mailbox("salle.eluard@ville-saint-denis.fr")
+        .await
+        .expect("query")
+        .expect("imported");
+    let values: Vec<(String, Option<AttrValue>)> = store
+        .resource_attributes(eluard.id)
+        .await
+        .expect("attributes")
+        .into_iter()
+        .map(|(d, v)| (d.key, v))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("connectique".to_owned(), Some(AttrValue::Text("HDMI".into()))),
+            ("visio".to_owned(), Some(AttrValue::Boolean(true)))
+        ]
+    );
+    let equipped = store.equipment_of(&[eluard.id]).await.expect("equipment");
+    assert_eq!(equipped[&eluard.id].len(), 1);
+
+    // The same file again changes nothing; a changed cell is an update.
+    let again = import_csv(store, good.as_bytes(), &endpoints()).await.expect("import");
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 2), "{again:?}");
+    let changed = good.replacen(",non,", ",oui,", 1);
+    let third = import_csv(store, changed.as_bytes(), &endpoints())
+        .await
+        .expect("import");
+    assert_eq!((third.updated, third.unchanged), (1, 1), "{third:?}");
+
+    // Bad cells: each named on its line, and nothing written.
+    let bad = "name,mailbox,site,type,capacity,exchange,attr:visio,attr:connectique,attr:climatisation
+Salle Éluard,salle.eluard@ville-saint-denis.fr,saint-denis/hotel-de-ville,salle,12,saint-denis,peut-être,hdmi,
+Salle Triolet,salle.triolet@ville-saint-denis.fr,saint-denis/hotel-de-ville,salle,8,saint-denis,non,USB-C,
+Salle Neuve,salle.neuve@ville-saint-denis.fr,saint-denis/hotel-de-ville,salle,8,saint-denis,non,,oui
+";
+    let report = import_csv(store, bad.as_bytes(), &endpoints()).await.expect("import");
+    let lines: Vec<(u64, &str)> = report.errors.iter().map(|e| (e.line, e.fr.as_str())).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0].0, 2);
+    assert!(
+        lines[0].1.contains("oui ou non est attendu (« peut-être »)"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1].0, 3);
+    assert!(lines[1].1.contains("choix possibles : HDMI, VGA"), "{lines:?}");
+    assert_eq!(lines[2].0, 4);
+    assert!(lines[2].1.contains("n'a pas d'attribut « climatisation »"), "{lines:?}");
+    assert!(
+        store
+            .resource_by_mailbox("salle.neuve@ville-saint-denis.fr")
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert_eq!(
+        store.equipment_of(&[eluard.id]).await.expect("equipment")[&eluard.id].len(),
+        1
+    );
+}

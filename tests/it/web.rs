@@ -14,6 +14,7 @@ use resa::store::Store;
 use resa::store::bookings::Source;
 use resa::store::catalogue::Resource;
 use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant, SyncBatch};
+use resa::store::equipment::{AttrValue, AttributeDef, ValueType};
 use resa::store::requests::{IncomingRequest, Recorded};
 use resa::web::{AdminGroup, RecordingBookingSink, WebState};
 use std::sync::Arc;
@@ -1045,12 +1046,176 @@ async fn admins_set_rules_one_by_one_and_a_mistake_keeps_what_they_typed() {
     assert_ne!(effective.default_right.scope, resa::domain::Scope::Site(w.site));
 }
 
+#[tokio::test]
+async fn admins_define_equipment_and_agents_search_by_it() {
+    use resa::store::catalogue::NewResource;
+    let w = world().await;
+    let admin = login(&w, w.admin).await;
+    let agent = login(&w, w.agent).await;
+    let room_type = w.room.resource_type_id;
+    let path = format!("/admin/types/{room_type}/attributes");
+    let page = get(&w, &path, Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Ce type ne définit encore aucun attribut."),
+        "{}",
+        page.body
+    );
+    assert_eq!(get(&w, &path, Some(&agent)).await.status, StatusCode::FORBIDDEN);
+    let refused = post(
+        &w,
+        &path,
+        Some(&agent),
+        &[
+            ("_csrf", &agent.csrf),
+            ("key", "visio"),
+            ("label_fr", "Visio"),
+            ("label_en", "Video"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // A bad key is named and what was typed stays.
+    let bad = post(
+        &w,
+        &path,
+        Some(&admin),
+        &[
+            ("_csrf", &admin.csrf),
+            ("key", "Visio Conf"),
+            ("label_fr", "Visioconférence"),
+            ("label_en", "Video conferencing"),
+            ("value_type", "boolean"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = named_escapes(&bad.body);
+    assert!(body.contains("écrit en minuscules sans accent"), "{body}");
+    assert!(body.contains("value=\"Visio Conf\""), "{body}");
+    let form = |key: &'static str, label: &'static str| {
+        vec![
+            ("_csrf", admin.csrf.clone()),
+            ("key", key.to_owned()),
+            ("label_fr", label.to_owned()),
+            ("label_en", "Video conferencing".to_owned()),
+            ("value_type", "boolean".to_owned()),
+        ]
+    };
+    let send_form = |f: Vec<(&'static str, String)>| {
+        let w = &w;
+        let admin = &admin;
+        let path = path.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(w, &path, Some(admin), &pairs).await
+        }
+    };
+    let ok = send_form(form("visio", "Visio <b>conf</b>")).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let again = send_form(form("visio", "Visio")).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("a déjà un attribut de cette clé"), "{}", again.body);
+    let page = get(&w, &path, Some(&admin)).await.body;
+    assert!(
+        page.contains("Visio &lt;b&gt;conf&lt;/b&gt;") || page.contains("Visio &#60;b&#62;conf"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>conf</b>"), "a label was shown as markup");
+
+    // Room A has it, room B does not.
+    let other = w
+        .store
+        .create_resource(&NewResource {
+            site_id: w.room.site_id,
+            resource_type_id: room_type,
+            name: "Salle Monet",
+            mailbox_smtp: "salle.monet@plainecommune.fr",
+            exchange_endpoint: &w.room.exchange_endpoint,
+            capacity: Some(10),
+        })
+        .await
+        .expect("room b");
+    let values = format!("/admin/resources/{}/attributes", w.room.id);
+    let wrong = post(
+        &w,
+        &values,
+        Some(&admin),
+        &[("_csrf", &admin.csrf), ("visio", "peut-être")],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        named_escapes(&wrong.body).contains("oui ou non est attendu"),
+        "{}",
+        wrong.body
+    );
+    let set = post(&w, &values, Some(&admin), &[("_csrf", &admin.csrf), ("visio", "true")]).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    let missing_token = post(&w, &values, Some(&admin), &[("visio", "false")]).await;
+    assert_eq!(missing_token.status, StatusCode::FORBIDDEN);
+
+    let search = "/search?kind=&site=&date=2026-12-01&start=10:00&end=11:00&capacity=";
+    let all = get(&w, search, Some(&agent)).await.body;
+    assert!(all.contains("Salle Monet") && all.contains(&w.room.name), "{all}");
+    assert!(all.contains("name=\"equipment\" value=\"visio\""), "{all}");
+    let equipped = get(&w, &format!("{search}&equipment=visio"), Some(&agent)).await.body;
+    assert!(equipped.contains(&w.room.name), "{equipped}");
+    assert!(!equipped.contains("Salle Monet"), "{equipped}");
+    assert!(equipped.contains("value=\"visio\" checked"), "{equipped}");
+    let api = get(&w, "/api/v1/resources", Some(&agent)).await.body;
+    let api: serde_json::Value = serde_json::from_str(&api).expect("json");
+    let equipment_of = |id: uuid::Uuid| {
+        api["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["id"] == id.to_string()))
+            .map(|i| i["equipment"].clone())
+    };
+    assert_eq!(equipment_of(w.room.id), Some(serde_json::json!(["visio"])));
+    assert_eq!(equipment_of(other.id), Some(serde_json::json!([])));
+
+    // A definition in use is not removed.
+    let remove = format!("{path}/visio/delete");
+    let in_use = post(&w, &remove, Some(&admin), &[("_csrf", &admin.csrf)]).await;
+    assert_eq!(in_use.status, StatusCode::CONFLICT);
+    assert!(in_use.body.contains("renseigné sur 1 ressource(s)"), "{}", in_use.body);
+    let cleared = post(&w, &values, Some(&admin), &[("_csrf", &admin.csrf), ("visio", "")]).await;
+    assert_eq!(cleared.status, StatusCode::SEE_OTHER);
+    let removed = post(&w, &remove, Some(&admin), &[("_csrf", &admin.csrf)]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    let audit = get(&w, "/admin/audit?action=attribute.set", Some(&admin)).await.body;
+    assert!(audit.contains("attribute.set"), "{audit}");
+}
+
 /// The browser tests: the real site on a loopback port, driven by headless
 /// Chromium (Debian's) through playwright-core, with axe-core in every page.
 /// Fails, never skips, when node, the npm packages or Chromium are missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_accessibility_keyboard_and_screenshots() {
     let w = world().await;
+    // Equipment, so that the search and the attribute pages show their controls.
+    for (key, value_type, choices) in [
+        ("visio", ValueType::Boolean, vec![]),
+        ("connectique", ValueType::Choice, vec!["HDMI".to_owned(), "VGA".to_owned()]),
+    ] {
+        w.store
+            .add_attribute_definition(&AttributeDef {
+                resource_type_id: w.room.resource_type_id,
+                key: key.into(),
+                value_type,
+                choices,
+                required: false,
+                label_fr: format!("Équipement {key}"),
+                label_en: format!("Equipment {key}"),
+            })
+            .await
+            .expect("definition");
+    }
+    w.store
+        .set_resource_attributes(w.room.id, &[("visio".into(), Some(AttrValue::Boolean(true)))])
+        .await
+        .expect("attributes");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = dir.join("tests/browser/run.mjs");
     assert!(
@@ -1133,6 +1298,8 @@ async fn browser_accessibility_keyboard_and_screenshots() {
             .arg(w.room.id.to_string())
             .arg("--site")
             .arg(w.site.to_string())
+            .arg("--type")
+            .arg(w.room.resource_type_id.to_string())
             .arg("--screenshots")
             .arg(&shots)
             .kill_on_drop(true)

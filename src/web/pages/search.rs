@@ -15,7 +15,7 @@ use crate::web::i18n::Lang;
 use crate::web::session::{Ctx, Role};
 use crate::web::sink::WebMeeting;
 use askama::Template;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Query, RawQuery, State};
 use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use serde::Deserialize;
@@ -57,6 +57,8 @@ struct ResultLine {
     name: String,
     site: String,
     capacity: String,
+    /// The resource's equipment, comma separated ("" when none).
+    equipment: String,
     cells: Vec<Cell>,
     /// The requested slot on each day of the week view.
     week: Vec<Cell>,
@@ -90,6 +92,8 @@ struct SearchPage {
     start: String,
     end: String,
     capacity: String,
+    /// The equipment that can be asked for, ticked when asked.
+    equipment: Vec<Choice>,
     hours: Vec<String>,
     /// Column heads of the week view; empty in the day view.
     days: Vec<String>,
@@ -119,9 +123,32 @@ fn uuid_or_none(s: &str) -> Option<Uuid> {
     s.parse().ok()
 }
 
-pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<SearchQuery>) -> Result<Response> {
+/// The `equipment` keys of a query string (a form's ticked boxes repeat
+/// the name, which the typed query cannot hold).
+fn wanted_equipment(raw: Option<&str>) -> Vec<String> {
+    let mut keys: Vec<String> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .filter(|(k, v)| k == "equipment" && !v.is_empty())
+        .map(|(_, v)| v.chars().take(40).collect())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.truncate(20);
+    keys
+}
+
+pub async fn search(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Query(q): Query<SearchQuery>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
     ctx.require(Role::Agent)?;
     let lang = ctx.lang;
+    let wanted = wanted_equipment(raw.as_deref());
+    let label_of = |e: &crate::store::equipment::Equipment| match lang {
+        Lang::Fr => e.label_fr.clone(),
+        Lang::En => e.label_en.clone(),
+    };
     let today = state.clock.now().with_timezone(&chrono_tz::Europe::Paris).date_naive();
     let date = q.date.clone().unwrap_or_else(|| today.format("%Y-%m-%d").to_string());
     let start = q.start.clone().unwrap_or_else(|| "09:00".into());
@@ -138,9 +165,10 @@ pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Sea
                 let capacity = q.capacity.trim().parse::<i32>().ok().filter(|c| *c > 0);
                 let resources = state
                     .store
-                    .search_resources(uuid_or_none(&q.kind), uuid_or_none(&q.site), capacity)
+                    .search_resources(uuid_or_none(&q.kind), uuid_or_none(&q.site), capacity, &wanted)
                     .await?;
                 let ids: Vec<Uuid> = resources.iter().map(|r| r.id).collect();
+                let equipped = state.store.equipment_of(&ids).await?;
                 let (day_start, day_end) = match (
                     paris(day, NaiveTime::MIN),
                     paris(day + Duration::days(1), NaiveTime::MIN),
@@ -209,6 +237,10 @@ pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Sea
                         .collect();
                     results.push(ResultLine {
                         week,
+                        equipment: equipped
+                            .get(&r.id)
+                            .map(|list| list.iter().map(label_of).collect::<Vec<_>>().join(", "))
+                            .unwrap_or_default(),
                         id: r.id,
                         site: r.site_name,
                         capacity: r.capacity.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
@@ -245,10 +277,22 @@ pub async fn search(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Sea
             label: format!("{} — {}", s.organisation_name, s.name),
         })
         .collect();
+    let equipment = state
+        .store
+        .equipment_choices(uuid_or_none(&q.kind))
+        .await?
+        .into_iter()
+        .map(|e| Choice {
+            selected: wanted.contains(&e.key),
+            label: label_of(&e),
+            value: e.key,
+        })
+        .collect();
     render(&SearchPage {
         base: Base::new(&ctx, "search.title"),
         kinds,
         sites,
+        equipment,
         date,
         start,
         end,
