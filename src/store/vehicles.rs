@@ -104,6 +104,14 @@ pub struct DamageRow {
     pub checkout_id: Uuid,
 }
 
+/// A pool of vehicles, for the web form that asks for "a car at this site".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolRow {
+    pub id: Uuid,
+    pub name: String,
+    pub site: String,
+}
+
 /// How much of a pool's capacity was booked over a period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolUseRow {
@@ -143,6 +151,28 @@ const VEHICLE_COLUMNS: &str = "v.resource_id, v.plate, v.seats, v.energy, v.rang
      v.key_location, v.odometer_km, v.full_charge_minutes";
 
 impl Store {
+    /// The active pools whose members are vehicles, by site and name.
+    pub async fn vehicle_pools(&self) -> Result<Vec<PoolRow>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.name, s.name AS site FROM resources r JOIN sites s ON s.id = r.site_id
+             WHERE r.is_pool AND r.active
+               AND EXISTS (SELECT 1 FROM pool_members m JOIN vehicles v ON v.resource_id = m.member_id
+                           WHERE m.pool_id = r.id)
+             ORDER BY s.name, r.name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PoolRow {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    site: r.try_get("site")?,
+                })
+            })
+            .collect()
+    }
+
     /// Creates or replaces a vehicle's data. The resource must be of the
     /// vehicle category.
     pub async fn set_vehicle(&self, v: &VehicleData) -> Result<()> {

@@ -1418,3 +1418,89 @@ async fn overdue_returns_and_repeated_no_shows_are_mailed_once_from_the_resource
     daemon.shutdown().await;
     r.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_car_at_this_site_at_this_time_is_asked_on_the_web_and_named() {
+    use axum::http::StatusCode;
+    let db = test_db().await;
+    let s = db.store();
+    let f = fleet(s).await;
+    let mut alice = Browser::new(s, f.alice, monday()).await;
+    let sink = Arc::new(resa::web::RecordingBookingSink::default());
+    alice.state.booking_sink = sink.clone();
+    let (status, body) = alice.get("/vehicules").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Un véhicule à ce site, à cette heure"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "<option value=\"{}\">Mairie — Véhicules – site Mairie</option>",
+            f.pool
+        )),
+        "{body}"
+    );
+
+    let ask =
+        |date: &'static str, start: &'static str, end: &'static str, destination: &'static str, km: &'static str| {
+            let pool = f.pool.to_string();
+            vec![
+                ("pool", pool),
+                ("date", date.to_owned()),
+                ("start", start.to_owned()),
+                ("end", end.to_owned()),
+                ("destination", destination.to_owned()),
+                ("distance", km.to_owned()),
+            ]
+        };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let alice = &alice;
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            alice.post("/vehicules/demande", &pairs, true).await
+        }
+    };
+    // 40 km: the electric Zoé's 150 km cover it, so it is chosen and named.
+    let (status, _) = post(ask("2026-12-01", "09:00", "12:00", "Bobigny", "40")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let meetings = sink.meetings();
+    assert_eq!(meetings.len(), 1, "the meeting is sent to Exchange");
+    assert_eq!(meetings[0].resource_mailbox, POOL);
+    assert_eq!(meetings[0].outcome, "accept");
+    assert!(
+        meetings[0]
+            .message
+            .contains("Attribué : Renault Zoé (immatriculation GH-123-IJ)"),
+        "{}",
+        meetings[0].message
+    );
+    assert_eq!(assigned(s, meetings[0].booking_id).await, Some(f.zoe));
+    let trip = s
+        .trip_details(meetings[0].booking_id)
+        .await
+        .expect("trip")
+        .expect("saved");
+    assert_eq!(
+        (trip.destination.as_deref(), trip.declared_distance_km),
+        (Some("Bobigny"), Some(40))
+    );
+    let (status, body) = alice.get(&format!("/bookings/{}", meetings[0].booking_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Renault Zoé"), "the decision names the car: {body}");
+
+    // 400 km: beyond the Zoé's range, the petrol Clio goes.
+    let (status, _) = post(ask("2026-12-01", "14:00", "17:00", "Lille", "400")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let meetings = sink.meetings();
+    assert_eq!(meetings.len(), 2);
+    assert!(
+        meetings[1].message.contains("Attribué : Renault Clio"),
+        "{}",
+        meetings[1].message
+    );
+    assert_eq!(assigned(s, meetings[1].booking_id).await, Some(f.clio));
+
+    // Bad input: a clear error, nothing booked.
+    let (status, body) = post(ask("2026-12-01", "12:00", "09:00", "Bobigny", "40")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("Valeurs invalides"), "{body}");
+    assert_eq!(sink.meetings().len(), 2);
+}

@@ -113,6 +113,22 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("history", "Historique des dommages", "Damage history"),
     ("history.empty", "Aucun dommage signalé.", "No damage reported."),
     ("history.by", "Rendu par", "Returned by"),
+    (
+        "ask.title",
+        "Un véhicule à ce site, à cette heure",
+        "A car at this site at this time",
+    ),
+    ("ask.pool", "Site et groupe de véhicules", "Site and vehicle pool"),
+    ("ask.date", "Date", "Date"),
+    ("ask.start", "Départ", "Start"),
+    ("ask.end", "Retour", "Back"),
+    (
+        "ask.hint",
+        "resa choisit un véhicule libre : électrique d'abord si son autonomie couvre la distance, puis le moins utilisé.",
+        "resa picks a free vehicle: electric first when its range covers the distance, then the least used.",
+    ),
+    ("ask.submit", "Demander un véhicule", "Ask for a vehicle"),
+    ("ask.trip", "Déplacement", "Trip"),
     ("alerts", "Alertes", "Alerts"),
     ("no_alerts", "Aucune alerte.", "No alerts."),
     ("fleet.vehicle", "Véhicule", "Vehicle"),
@@ -219,6 +235,11 @@ struct LoanLine {
     can_check_in: bool,
 }
 
+struct PoolChoice {
+    id: Uuid,
+    label: String,
+}
+
 struct AlertLine {
     id: Uuid,
     when: String,
@@ -232,6 +253,9 @@ struct ListPage {
     lang: Lang,
     lines: Vec<LoanLine>,
     alerts: Vec<AlertLine>,
+    pools: Vec<PoolChoice>,
+    /// Tomorrow, as the form's default date.
+    tomorrow: String,
 }
 
 impl ListPage {
@@ -295,12 +319,148 @@ pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Flash
     } else {
         Vec::new()
     };
+    let pools = state
+        .store
+        .vehicle_pools()
+        .await?
+        .into_iter()
+        .map(|p| PoolChoice {
+            id: p.id,
+            label: format!("{} — {}", p.site, p.name),
+        })
+        .collect();
+    let tomorrow = (now.with_timezone(&chrono_tz::Europe::Paris).date_naive() + Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
     render(&ListPage {
         base: base(&ctx, "title.list", q.msg.as_deref()),
         lang,
         lines,
         alerts,
+        pools,
+        tomorrow,
     })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CarForm {
+    pool: Uuid,
+    date: String,
+    start: String,
+    end: String,
+    #[serde(default)]
+    destination: String,
+    #[serde(default)]
+    distance: String,
+}
+
+/// "A car at this site at this time": books the site's pool for the
+/// organiser, so the decision picks the member (electric first when its
+/// range covers the declared distance, which the subject states as the pool
+/// choice reads it), creates the meeting in Exchange, and shows the decision
+/// naming the car.
+pub async fn ask_car(State(state): State<WebState>, ctx: Ctx, Form(form): Form<CarForm>) -> Result<Response> {
+    use crate::domain::When;
+    use crate::store::bookings::Source;
+    use crate::store::requests::{IncomingRequest, Recorded};
+    use chrono::TimeZone;
+    let user = ctx.require(Role::Agent)?;
+    let lang = ctx.lang;
+    let invalid = || WebError::BadRequest(t(lang, "invalid").into());
+    let day = NaiveDate::parse_from_str(form.date.trim(), "%Y-%m-%d").map_err(|_| invalid())?;
+    let at = |hm: &str| {
+        chrono::NaiveTime::parse_from_str(hm.trim(), "%H:%M")
+            .ok()
+            .and_then(|time| {
+                chrono_tz::Europe::Paris
+                    .from_local_datetime(&day.and_time(time))
+                    .single()
+            })
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let (Some(start), Some(end)) = (at(&form.start), at(&form.end)) else {
+        return Err(invalid());
+    };
+    let distance = number(&form.distance).map_err(|_| invalid())?;
+    if end <= start || distance.is_some_and(|d| d > 5000) {
+        return Err(invalid());
+    }
+    if !state.store.vehicle_pools().await?.iter().any(|p| p.id == form.pool) {
+        return Err(WebError::NotFound);
+    }
+    let pool = state.store.resource_row(form.pool).await?.ok_or(WebError::NotFound)?;
+    let Some((name, Some(address))) = state.store.person_contact(user.person_id).await? else {
+        return Err(WebError::Forbidden);
+    };
+    let destination: String = form.destination.trim().chars().take(200).collect();
+    let what = if destination.is_empty() {
+        t(lang, "ask.trip").to_owned()
+    } else {
+        destination.clone()
+    };
+    let subject = match distance {
+        Some(d) => format!("{what} – {d} km"),
+        None => what,
+    };
+    let now = state.clock.now();
+    let uid = format!("resa-web-{}", Uuid::new_v4());
+    let request = IncomingRequest {
+        resource_id: pool.id,
+        uid: uid.clone(),
+        sequence: 0,
+        source: Source::Web,
+        organiser_address: address.clone(),
+        organiser_name: Some(name),
+        subject: Some(subject.clone()),
+        attendees: 1,
+        when: When::Single { start, end },
+        exchange_item_id: None,
+        requested_at: now,
+    };
+    let Recorded::Decided {
+        booking_id,
+        decision,
+        message,
+        ..
+    } = state.store.record_request(&request, now).await?
+    else {
+        return Err(WebError::Internal("a new web request was already decided".into()));
+    };
+    let mut flash = "";
+    if matches!(decision.kind(), "accept" | "accept_partially" | "hold") {
+        state
+            .store
+            .set_trip_details(
+                booking_id,
+                &TripDetails {
+                    destination: (!destination.is_empty()).then_some(destination),
+                    declared_distance_km: distance,
+                    passengers: None,
+                },
+                now,
+            )
+            .await?;
+        let meeting = crate::web::WebMeeting {
+            booking_id,
+            uid,
+            resource_id: pool.id,
+            resource_mailbox: pool.mailbox_smtp.clone(),
+            organiser_person_id: user.person_id,
+            organiser_address: address,
+            subject,
+            start,
+            end,
+            outcome: decision.kind().to_owned(),
+            message,
+            recurrence: None,
+        };
+        if let Err(e) = state.booking_sink.create_meeting(&meeting).await {
+            tracing::error!(booking.id = %booking_id, error = %e, "web: the car request could not be sent to Exchange");
+            flash = "?msg=book.sink_failed";
+        }
+    }
+    tracing::info!(booking.id = %booking_id, decision = decision.kind(), "web: car asked for");
+    Ok(see_other(&format!("/bookings/{booking_id}{flash}")))
 }
 
 pub async fn check_in(State(state): State<WebState>, ctx: Ctx, Path(occurrence): Path<Uuid>) -> Result<Response> {
