@@ -112,6 +112,11 @@ impl<E: Exchange + Clone> Reloader<E> {
         self.tx.borrow().clone()
     }
 
+    /// Follows the settings as reloads change them.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Live<E>>> {
+        self.tx.subscribe()
+    }
+
     /// Replaces the clients of the endpoints in `replaced` (new ones
     /// included), drops those of `removed`, and sets the pacing and the
     /// change detection, all at once.
@@ -160,6 +165,29 @@ impl<E: Exchange + Clone> Reloader<E> {
                 clients,
             });
         });
+    }
+}
+
+/// The web site's bookings made in Exchange through the clients of the
+/// moment, so a reloaded endpoint serves the web site too.
+pub struct LiveBookingSink {
+    pub store: Store,
+    pub live: tokio::sync::watch::Receiver<Arc<Live<EwsExchange>>>,
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl crate::web::sink::WebBookingSink for LiveBookingSink {
+    fn create_meeting<'a>(&'a self, meeting: &'a crate::web::sink::WebMeeting) -> crate::web::sink::SinkFuture<'a> {
+        let sink = crate::exchange::web_sink::ExchangeBookingSink {
+            store: self.store.clone(),
+            exchanges: self.live.borrow().ctx.exchanges.clone(),
+            outbox_wake: None,
+        };
+        Box::pin(async move { sink.create_meeting(meeting).await })
+    }
+
+    fn outbox_queued(&self) {
+        self.outbox_wake.notify_one();
     }
 }
 
@@ -826,7 +854,6 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         .into_iter()
         .map(|(name, ex)| (name, ex.with_metrics(metrics.clone())))
         .collect();
-    let web_exchanges = exchanges.clone();
     let secret_key: Arc<[u8]> = match (&cfg.web.secret_key_file, &cfg.web.secret_key_env) {
         (None, None) => {
             // Without a configured key, sign with a random one: links and
@@ -896,10 +923,10 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         secret_key,
         secure_cookies: cfg.web.secure_cookies,
         exchange_endpoints: cfg.exchange.iter().map(|e| e.name.clone()).collect(),
-        booking_sink: Arc::new(crate::exchange::web_sink::ExchangeBookingSink {
+        booking_sink: Arc::new(LiveBookingSink {
             store: store.clone(),
-            exchanges: web_exchanges,
-            outbox_wake: Some(daemon.outbox_wake()),
+            live: reloader.subscribe(),
+            outbox_wake: daemon.outbox_wake(),
         }),
     };
     let ops = ops_router(store.clone(), metrics.clone());
@@ -1154,6 +1181,11 @@ impl Reload {
             clients,
             directories: None,
         }
+    }
+
+    /// Follows the daemon's settings as reloads change them.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Live<EwsExchange>>> {
+        self.reloader.subscribe()
     }
 
     /// Lets reloads restart these directory sync tasks.
