@@ -665,13 +665,24 @@ async fn what_is_in_use_cannot_be_deleted_and_slugs_in_use_stay() {
         .expect("delete room");
     let a = post(&w, &format!("/admin/sites/{site}/delete"), &admin, &[]).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
-    let a = post(
-        &w,
-        &format!("/admin/types/{}/delete", room.resource_type_id),
-        &admin,
-        &[],
+    // An attribute the type still defines refers to it: refused with a message, not an error page.
+    sqlx::query(
+        "INSERT INTO attribute_definitions (resource_type_id, key, value_type, label_fr, label_en)
+         VALUES ($1, 'visio', 'boolean', 'Visioconférence', 'Video conferencing')",
     )
-    .await;
+    .bind(room.resource_type_id)
+    .execute(w.store.pool())
+    .await
+    .expect("attribute");
+    let delete_type = format!("/admin/types/{}/delete", room.resource_type_id);
+    let a = post(&w, &delete_type, &admin, &[]).await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert!(a.body.contains("Des données y font encore référence"), "{}", a.body);
+    sqlx::query("DELETE FROM attribute_definitions")
+        .execute(w.store.pool())
+        .await
+        .expect("no attribute");
+    let a = post(&w, &delete_type, &admin, &[]).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     let a = post(&w, &format!("/admin/organisations/{org}/delete"), &admin, &[]).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
@@ -752,6 +763,8 @@ async fn resource_types_are_created_renamed_and_read_from_the_api() {
     assert_eq!(v["items"][0]["slug"], "mairie");
     assert_eq!(v["items"][0]["time_zone"], "Europe/Paris");
     assert!(v["items"][0]["opening_hours"].is_null());
+    let page = get(&w, &format!("/admin/types/{id}"), &admin).await;
+    assert!(page.body.contains(&format!(r#"href="/admin/types/{id}/attributes""#)));
     let page = get(&w, "/admin/types?lang=en", &admin).await;
     assert!(page.body.contains("<h1>Resource types</h1>"), "{}", page.body);
     assert!(page.body.contains("Bicycle") && page.body.contains(">Vehicle<"));

@@ -106,6 +106,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("holiday.add", "Ajouter le jour férié", "Add the holiday"),
     ("danger", "Suppression", "Deletion"),
     (
+        "attributes",
+        "Attributs et équipements de ce type",
+        "Attributes and equipment of this type",
+    ),
+    (
         "danger.org",
         "Possible seulement sans site. Sa politique, ses droits et ses jours fériés sont supprimés avec elle.",
         "Only without sites. Its policy, grants and holidays are deleted with it.",
