@@ -1030,3 +1030,31 @@ async fn the_rollup_gives_the_figures_of_the_direct_computation() {
     drop(c);
     assert_eq!(both_ways(store, &filters(store).await[1]).await.0, before);
 }
+
+/// `resa bench --only reports` times the eight report queries and the
+/// rollup's one-off costs, and nothing else.
+#[test]
+fn the_benchmark_runs_the_report_queries_alone() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_resa"))
+        .args(["bench", "--only", "reports", "--report-bookings", "3000", "--json"])
+        .arg("--work-dir")
+        .arg(work.path().join("bench"))
+        .output()
+        .expect("resa bench runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on standard output");
+    assert_eq!(report["runs"].as_array().map(Vec::len), Some(0), "no load run");
+    let micro = &report["micro"];
+    let reports = micro["reports"].as_array().expect("report timings");
+    assert_eq!(reports.len(), 8, "{}", micro["reports_missing"]);
+    assert!(reports.iter().all(|r| r["median_ms"].as_f64().unwrap_or(0.0) > 0.0));
+    let names: Vec<&str> = micro["timings"]
+        .as_array()
+        .expect("timings")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.iter().any(|n| n.contains("rollup")), "{names:?}");
+}
