@@ -227,3 +227,147 @@ pub async fn resource_types(State(state): State<WebState>, ctx: Ctx) -> Result<J
         .collect();
     Ok(Json(json!({ "items": items })))
 }
+
+// ------------------------------------------------------------------ actions
+//
+// POST requests carry the session cookie and the session's CSRF token in the
+// `X-CSRF-Token` header, like every form of the site; bodies are JSON.
+
+/// A JSON body read into `T`; a body that does not fit is a 400 saying why.
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return serde_json::from_slice(b"{}").map_err(|e| WebError::BadRequest(e.to_string()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| WebError::BadRequest(format!("JSON body: {e}")))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookBody {
+    resource_id: Uuid,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    attendees: Option<u32>,
+}
+
+/// Books a resource: the rule engine decides at once, as for a booking on
+/// the site; 201 with the decision (which may be a decline, with its reasons).
+pub async fn book(State(state): State<WebState>, ctx: Ctx, bytes: axum::body::Bytes) -> Result<Response> {
+    let user = ctx.require(Role::Agent)?;
+    let b: BookBody = body(&bytes)?;
+    if b.end <= b.start {
+        return Err(WebError::BadRequest("end must be after start".into()));
+    }
+    if b.end - b.start > chrono::Duration::days(31) {
+        return Err(WebError::BadRequest("a booking lasts 31 days at most".into()));
+    }
+    let booked = crate::web::actions::book(
+        &state,
+        user,
+        crate::web::actions::BookInput {
+            resource: b.resource_id,
+            start: b.start,
+            end: b.end,
+            recurrence: None,
+            subject: b.subject,
+            attendees: b.attendees.unwrap_or(1),
+        },
+    )
+    .await?;
+    let answer = json!({
+        "booking_id": booked.booking_id,
+        "outcome": booked.outcome,
+        "reasons": booked.reasons,
+        "message": booked.message,
+        "exchange": if booked.sink_failed { "failed" } else { "handed_over" },
+    });
+    Ok((axum::http::StatusCode::CREATED, Json(answer)).into_response())
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentBody {
+    #[serde(default)]
+    comment: String,
+}
+
+/// Cancels a booking (its organiser, or a manager of its resource with an
+/// optional comment for the organiser).
+pub async fn cancel(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    bytes: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let user = ctx.require(Role::Agent)?;
+    let b: CommentBody = body(&bytes)?;
+    let cancelled = crate::web::actions::cancel(&state, user, id, &b.comment).await?;
+    Ok(Json(json!({ "booking_id": id, "cancelled": cancelled })))
+}
+
+/// What waits for the user's answer.
+pub async fn approvals(State(state): State<WebState>, ctx: Ctx) -> Result<Json<Value>> {
+    let user = ctx.require(Role::Agent)?;
+    let (circuits, held) = crate::web::actions::approval_queue(&state, user).await?;
+    let circuits: Vec<Value> = circuits
+        .into_iter()
+        .map(|p| {
+            json!({
+                "booking_id": p.booking_id,
+                "resource_name": p.facts.resource,
+                "organiser": p.facts.organiser,
+                "subject": p.facts.subject,
+                "start": p.facts.first.map(|(s, _)| s),
+                "end": p.facts.first.map(|(_, e)| e),
+                "circuit": p.circuit,
+                "step": p.step,
+            })
+        })
+        .collect();
+    let held: Vec<Value> = held
+        .into_iter()
+        .map(|h| {
+            json!({
+                "booking_id": h.id,
+                "resource_id": h.resource_id,
+                "resource_name": h.resource_name,
+                "organiser": h.organiser,
+                "subject": h.subject,
+                "start": h.first_start,
+                "end": h.first_end,
+                "reasons": h.last_reasons,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "circuits": circuits, "held": held })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    verdict: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Approves or refuses a held booking, as one of its approvers or a
+/// manager of its resource.
+pub async fn decide(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    bytes: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let user = ctx.require(Role::Agent)?;
+    let b: DecideBody = body(&bytes)?;
+    let approval = match b.verdict.as_str() {
+        "approve" => crate::web::actions::Approval::Approve,
+        "refuse" => crate::web::actions::Approval::Refuse,
+        _ => return Err(WebError::BadRequest("verdict is approve or refuse".into())),
+    };
+    let done = crate::web::actions::decide(&state, user, id, approval, &b.comment).await?;
+    Ok(Json(json!({ "booking_id": id, "done": done })))
+}

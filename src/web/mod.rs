@@ -12,6 +12,7 @@
 //! the security headers; [`pages`] the HTML handlers; [`api`] the JSON API and
 //! its OpenAPI document; [`sink`] the port that creates web bookings in Exchange.
 
+pub mod actions;
 pub mod api;
 pub mod error;
 pub mod headers;
@@ -216,8 +217,11 @@ pub fn router(state: WebState) -> Router {
         .route("/vehicules/flotte/{id}/dommages", get(pages::vehicles::damage))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/me", get(api::me))
-        .route("/api/v1/bookings", get(api::bookings))
+        .route("/api/v1/bookings", get(api::bookings).post(api::book))
         .route("/api/v1/bookings/{id}", get(api::booking))
+        .route("/api/v1/bookings/{id}/cancel", post(api::cancel))
+        .route("/api/v1/approvals", get(api::approvals))
+        .route("/api/v1/approvals/{id}", post(api::decide))
         .route("/api/v1/resources", get(api::resources))
         .route("/api/v1/organisations", get(api::organisations))
         .route("/api/v1/sites", get(api::sites))

@@ -1188,6 +1188,180 @@ async fn admins_define_equipment_and_agents_search_by_it() {
     assert!(audit.contains("attribute.set"), "{audit}");
 }
 
+async fn post_json(w: &World, path: &str, who: &Login, csrf: Option<&str>, body: &str) -> Answer {
+    let mut r = Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::COOKIE, &who.cookie);
+    if let Some(token) = csrf {
+        r = r.header("x-csrf-token", token);
+    }
+    send(w, r.body(Body::from(body.to_owned())).expect("request")).await
+}
+
+fn json_of(a: &Answer) -> serde_json::Value {
+    serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", a.body))
+}
+
+#[tokio::test]
+async fn the_api_books_cancels_and_approves_with_the_same_rules_as_the_site() {
+    let w = world().await;
+    let agent = login(&w, w.agent).await;
+    let room = w.room.id;
+    let book = |start: &str, end: &str| {
+        serde_json::json!({ "resource_id": room, "start": start, "end": end, "subject": "Point API", "attendees": 3 })
+            .to_string()
+    };
+    // No token, a wrong token, a body that does not fit: refused, nothing booked.
+    let none = post_json(
+        &w,
+        "/api/v1/bookings",
+        &agent,
+        None,
+        &book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::FORBIDDEN);
+    assert_eq!(json_of(&none)["error"], "csrf");
+    let wrong = post_json(
+        &w,
+        "/api/v1/bookings",
+        &agent,
+        Some("nope"),
+        &book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let bad = post_json(
+        &w,
+        "/api/v1/bookings",
+        &agent,
+        Some(&agent.csrf),
+        r#"{"resource_id": "x"}"#,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(&bad)["error"], "bad_request");
+    assert!(
+        json_of(&bad)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("JSON body"),
+        "{}",
+        bad.body
+    );
+    let backwards = post_json(
+        &w,
+        "/api/v1/bookings",
+        &agent,
+        Some(&agent.csrf),
+        &book("2026-12-01T10:00:00Z", "2026-12-01T09:00:00Z"),
+    )
+    .await;
+    assert_eq!(backwards.status, StatusCode::BAD_REQUEST);
+    assert!(w.sink.meetings().is_empty());
+
+    // A free slot is accepted and handed to Exchange; a taken one declined with its reason.
+    let ok = post_json(
+        &w,
+        "/api/v1/bookings",
+        &agent,
+        Some(&agent.csrf),
+        &book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    let ok = json_of(&ok);
+    assert_eq!(
+        (ok["outcome"].as_str(), ok["exchange"].as_str()),
+        (Some("accept"), Some("handed_over"))
+    );
+    assert_eq!(w.sink.meetings().len(), 1);
+    let taken = post_json(
+        &w,
+        "/api/v1/bookings",
+        &agent,
+        Some(&agent.csrf),
+        &book("2026-12-01T13:30:00Z", "2026-12-01T14:30:00Z"),
+    )
+    .await;
+    let taken = json_of(&taken);
+    assert_eq!(taken["outcome"], "decline");
+    assert_eq!(taken["reasons"], serde_json::json!(["conflict"]));
+    assert!(
+        taken["message"].as_str().unwrap_or_default().contains("déjà réservée"),
+        "{taken}"
+    );
+
+    // Someone else cannot cancel it; its organiser can, once.
+    let booking = ok["booking_id"].as_str().unwrap_or_default().to_owned();
+    let cancel = format!("/api/v1/bookings/{booking}/cancel");
+    let dave = login(&w, w.other).await;
+    let stranger = post_json(&w, &cancel, &dave, Some(&dave.csrf), "").await;
+    assert_eq!(stranger.status, StatusCode::NOT_FOUND);
+    let done = post_json(&w, &cancel, &agent, Some(&agent.csrf), "").await;
+    assert_eq!(json_of(&done)["cancelled"], true, "{}", done.body);
+    let again = post_json(&w, &cancel, &agent, Some(&agent.csrf), "{}").await;
+    assert_eq!(json_of(&again)["cancelled"], false);
+
+    // Held for approval: in the manager's queue, refused to the agent, approved by the manager.
+    let request_only = resa::domain::Policy {
+        default_right: Some(resa::domain::policy::DefaultRight::Request),
+        ..resa::domain::Policy::default()
+    };
+    w.store
+        .set_policy(resa::domain::Scope::Site(w.site), &request_only, now())
+        .await
+        .expect("policy");
+    let held = post_json(
+        &w,
+        "/api/v1/bookings",
+        &agent,
+        Some(&agent.csrf),
+        &book("2026-12-01T15:00:00Z", "2026-12-01T16:00:00Z"),
+    )
+    .await;
+    let held = json_of(&held);
+    assert_eq!(held["outcome"], "hold", "{held}");
+    let held_id = held["booking_id"].as_str().unwrap_or_default().to_owned();
+    let manager = login(&w, w.manager).await;
+    let queue = json_of(&get(&w, "/api/v1/approvals", Some(&manager)).await);
+    assert!(
+        queue["held"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|b| b["booking_id"] == held_id.as_str())),
+        "{queue}"
+    );
+    let decide = format!("/api/v1/approvals/{held_id}");
+    let by_agent = post_json(&w, &decide, &agent, Some(&agent.csrf), r#"{"verdict": "approve"}"#).await;
+    assert_eq!(by_agent.status, StatusCode::FORBIDDEN);
+    let odd = post_json(&w, &decide, &manager, Some(&manager.csrf), r#"{"verdict": "maybe"}"#).await;
+    assert_eq!(odd.status, StatusCode::BAD_REQUEST);
+    let approved = post_json(
+        &w,
+        &decide,
+        &manager,
+        Some(&manager.csrf),
+        r#"{"verdict": "approve", "comment": "OK"}"#,
+    )
+    .await;
+    assert_eq!(json_of(&approved)["done"], true, "{}", approved.body);
+    let status: String = sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1::uuid")
+        .bind(&held_id)
+        .fetch_one(w.store.pool())
+        .await
+        .expect("status");
+    assert_eq!(status, "accepted");
+    let doc = get(&w, "/api/openapi.json", None).await.body;
+    let doc: serde_json::Value = serde_json::from_str(&doc).expect("openapi");
+    for path in [
+        "/api/v1/bookings",
+        "/api/v1/bookings/{id}/cancel",
+        "/api/v1/approvals/{id}",
+    ] {
+        assert!(doc["paths"][path].get("post").is_some(), "{path} is not documented");
+    }
+}
+
 /// The browser tests: the real site on a loopback port, driven by headless
 /// Chromium (Debian's) through playwright-core, with axe-core in every page.
 /// Fails, never skips, when node, the npm packages or Chromium are missing.

@@ -6,8 +6,9 @@ use super::bookings::FlashQuery;
 use super::{Base, reason_texts, render, see_other, span};
 use crate::domain::Scope;
 use crate::store::circuits::{Answered, LinkRefusal, Verdict};
-use crate::store::web::{ManagerVerdict, ResourceRow};
+use crate::store::web::ResourceRow;
 use crate::web::WebState;
+use crate::web::actions::{self, Approval};
 use crate::web::error::{Result, WebError};
 use crate::web::session::{Ctx, Role, User};
 use askama::Template;
@@ -65,10 +66,8 @@ pub async fn queue(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Flas
     let user = ctx.require(Role::Agent)?;
     let lang = ctx.lang;
     let no_subject = || lang.text("bookings.no_subject").to_owned();
-    let circuit_lines = state
-        .store
-        .pending_approvals(Some(user.person_id))
-        .await?
+    let (pending, held) = actions::approval_queue(&state, user).await?;
+    let circuit_lines = pending
         .into_iter()
         .map(|p| CircuitLine {
             id: p.booking_id,
@@ -88,20 +87,8 @@ pub async fn queue(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Flas
             reasons: p.reasons,
         })
         .collect();
-    let held = if user.role == Role::Admin {
-        state.store.held_bookings(None).await?
-    } else if user.role == Role::Manager {
-        let ids: Vec<Uuid> = managed(&state, user).await?.iter().map(|r| r.id).collect();
-        state.store.held_bookings(Some(&ids)).await?
-    } else {
-        Vec::new()
-    };
     let mut lines = Vec::new();
     for h in held {
-        // A booking in a circuit is answered by its approvers, above.
-        if state.store.has_running_circuit(h.id).await? {
-            continue;
-        }
         lines.push(HeldLine {
             id: h.id,
             resource: h.resource_name,
@@ -138,38 +125,12 @@ pub async fn decide(
     Form(form): Form<DecideForm>,
 ) -> Result<Response> {
     let user = ctx.require(Role::Agent)?;
-    let (verdict, circuit_verdict) = match form.verdict.as_str() {
-        "approve" => (ManagerVerdict::Approve, Verdict::Approve),
-        "refuse" => (ManagerVerdict::Refuse, Verdict::Refuse),
+    let approval = match form.verdict.as_str() {
+        "approve" => Approval::Approve,
+        "refuse" => Approval::Refuse,
         _ => return Err(WebError::BadRequest(ctx.lang.text("error.bad_request").into())),
     };
-    let comment: String = form.comment.chars().take(2000).collect();
-    let now = state.clock.now();
-    if state.store.has_running_circuit(id).await? {
-        let answered = state
-            .store
-            .answer_circuit(id, user.person_id, circuit_verdict, "web", &comment, now)
-            .await?;
-        return match answered {
-            Answered::Applied(_) => Ok(see_other("/approvals?msg=approvals.done")),
-            Answered::NotAnApprover => Err(WebError::Forbidden),
-            Answered::Over | Answered::NoCircuit => Ok(see_other("/approvals?msg=approvals.gone")),
-        };
-    }
-    let user = ctx.require(Role::Manager)?;
-    let Some(b) = state.store.booking_detail(id).await? else {
-        return Err(WebError::NotFound);
-    };
-    let Some(resource) = state.store.resource_row(b.resource_id).await? else {
-        return Err(WebError::NotFound);
-    };
-    if !user.manages(&resource) {
-        return Err(WebError::Forbidden);
-    }
-    let done = state
-        .store
-        .decide_held_booking(id, verdict, user.person_id, &comment, now)
-        .await?;
+    let done = actions::decide(&state, user, id, approval, &form.comment).await?;
     Ok(see_other(if done {
         "/approvals?msg=approvals.done"
     } else {

@@ -1,11 +1,11 @@
 //! "Mes réservations", the decision explainer and cancelling.
 
 use super::{Base, instant, reason_texts, render, see_other, span};
-use crate::store::cancel::{WebCancel, WebCancelled};
 use crate::web::WebState;
+use crate::web::actions;
 use crate::web::error::{Result, WebError};
 use crate::web::i18n::Lang;
-use crate::web::session::{Ctx, Role, User};
+use crate::web::session::{Ctx, Role};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
@@ -369,19 +369,6 @@ struct ExplainPage {
 
 /// Whether `user` may see (and cancel) a booking: its organiser, a manager
 /// of its resource, or an admin.
-async fn may_see(state: &WebState, user: &User, organiser: Option<Uuid>, resource: Uuid) -> Result<bool> {
-    if organiser == Some(user.person_id) || user.role == Role::Admin {
-        return Ok(true);
-    }
-    if user.role < Role::Manager {
-        return Ok(false);
-    }
-    Ok(match state.store.resource_row(resource).await? {
-        Some(r) => user.manages(&r),
-        None => false,
-    })
-}
-
 pub async fn explain(
     State(state): State<WebState>,
     ctx: Ctx,
@@ -395,7 +382,7 @@ pub async fn explain(
     };
     // Someone else's booking is "not found" rather than "forbidden", so ids
     // cannot be probed.
-    if !may_see(&state, user, b.organiser_person_id, b.resource_id).await? {
+    if !actions::may_see(&state, user, b.organiser_person_id, b.resource_id).await? {
         return Err(WebError::NotFound);
     }
     let names = state.store.object_names().await?;
@@ -476,9 +463,6 @@ pub struct CancelForm {
     comment: String,
 }
 
-/// The longest comment kept, in characters.
-const COMMENT_MAX: usize = 2000;
-
 /// Cancels a booking: its organiser, a manager of its resource or an admin.
 /// The store frees the slots and queues, in the same transaction, what
 /// Exchange must do (the outbox worker of this process is woken to send it)
@@ -491,43 +475,7 @@ pub async fn cancel(
     Form(form): Form<CancelForm>,
 ) -> Result<Response> {
     let user = ctx.require(Role::Agent)?;
-    let Some(b) = state.store.booking_detail(id).await? else {
-        return Err(WebError::NotFound);
-    };
-    if !may_see(&state, user, b.organiser_person_id, b.resource_id).await? {
-        return Err(WebError::NotFound);
-    }
-    let comment: String = form.comment.trim().chars().take(COMMENT_MAX).collect();
-    let now = state.clock.now();
-    let done = state
-        .store
-        .cancel_on_web(&WebCancel {
-            booking_id: b.id,
-            by: user.person_id,
-            by_name: &user.name,
-            comment: &comment,
-            now,
-        })
-        .await?;
-    if let WebCancelled::Done { told_organiser } = done {
-        state.booking_sink.outbox_queued();
-        state
-            .store
-            .record_audit(
-                now,
-                &user.person_id.to_string(),
-                "booking.cancel",
-                "booking",
-                Some(&id.to_string()),
-                serde_json::json!({
-                    "channel": "web",
-                    "source": b.source,
-                    "by_manager": b.organiser_person_id != Some(user.person_id),
-                    "organiser_told": told_organiser,
-                }),
-            )
-            .await?;
-    }
+    actions::cancel(&state, user, id, &form.comment).await?;
     Ok(see_other("/bookings?msg=bookings.cancelled"))
 }
 

@@ -5,15 +5,12 @@
 //! the meeting is handed to the [`crate::web::WebBookingSink`] for Exchange.
 
 use super::{Base, render, see_other};
-use crate::domain::When;
 use crate::domain::recurrence::{Pattern, Recurrence, RecurrenceRange};
-use crate::store::bookings::Source;
-use crate::store::requests::{IncomingRequest, Recorded};
 use crate::web::WebState;
+use crate::web::actions::{self, BookInput};
 use crate::web::error::{Result, WebError};
 use crate::web::i18n::Lang;
 use crate::web::session::{Ctx, Role};
-use crate::web::sink::WebMeeting;
 use askama::Template;
 use axum::extract::{Form, Query, RawQuery, State};
 use axum::response::Response;
@@ -399,63 +396,26 @@ pub async fn book(State(state): State<WebState>, ctx: Ctx, Form(form): Form<Book
         return Err(WebError::BadRequest(lang.text("search.invalid").into()));
     };
     let recurrence = series_of(&form, day, start, end).map_err(|key| WebError::BadRequest(lang.text(key).into()))?;
-    let Some(resource) = state.store.resource_row(form.resource).await? else {
-        return Err(WebError::NotFound);
-    };
-    let Some((name, Some(address))) = state.store.person_contact(user.person_id).await? else {
-        return Err(WebError::Forbidden);
-    };
-    let subject: String = form.subject.trim().chars().take(255).collect();
-    let attendees = form.attendees.trim().parse::<u32>().unwrap_or(1).max(1);
-    let now = state.clock.now();
-    let uid = format!("resa-web-{}", Uuid::new_v4());
-    let request = IncomingRequest {
-        resource_id: resource.id,
-        uid: uid.clone(),
-        sequence: 0,
-        source: Source::Web,
-        organiser_address: address.clone(),
-        organiser_name: Some(name),
-        subject: (!subject.is_empty()).then(|| subject.clone()),
-        attendees,
-        when: match &recurrence {
-            Some(r) => When::Series(Box::new(r.clone())),
-            None => When::Single { start, end },
-        },
-        exchange_item_id: None,
-        requested_at: now,
-    };
-    let recorded = state.store.record_request(&request, now).await?;
-    let Recorded::Decided {
-        booking_id,
-        decision,
-        message,
-        ..
-    } = recorded
-    else {
-        return Err(WebError::Internal("a new web booking was already decided".into()));
-    };
-    let mut flash = "";
-    if matches!(decision.kind(), "accept" | "accept_partially" | "hold") {
-        let meeting = WebMeeting {
-            booking_id,
-            uid,
-            resource_id: resource.id,
-            resource_mailbox: resource.mailbox_smtp.clone(),
-            organiser_person_id: user.person_id,
-            organiser_address: address,
-            subject,
+    let booked = actions::book(
+        &state,
+        user,
+        BookInput {
+            resource: form.resource,
             start,
             end,
-            outcome: decision.kind().to_owned(),
-            message,
             recurrence,
-        };
-        if let Err(e) = state.booking_sink.create_meeting(&meeting).await {
-            tracing::error!(booking.id = %booking_id, error = %e, "web: the meeting could not be created in Exchange");
-            flash = "?msg=book.sink_failed";
-        }
-    }
-    tracing::info!(booking.id = %booking_id, decision = decision.kind(), "web: booking decided");
+            subject: form.subject.clone(),
+            attendees: form.attendees.trim().parse::<u32>().unwrap_or(1),
+        },
+    )
+    .await?;
+    let (booking_id, flash) = (
+        booked.booking_id,
+        if booked.sink_failed {
+            "?msg=book.sink_failed"
+        } else {
+            ""
+        },
+    );
     Ok(see_other(&format!("/bookings/{booking_id}{flash}")))
 }
