@@ -773,7 +773,10 @@ pub(super) async fn resource_context(tx: &mut Transaction<'_, Postgres>, resourc
     })
 }
 
-pub(super) async fn effective_policy(tx: &mut Transaction<'_, Postgres>, chain: &ScopeChain) -> Result<EffectivePolicy> {
+pub(super) async fn effective_policy(
+    tx: &mut Transaction<'_, Postgres>,
+    chain: &ScopeChain,
+) -> Result<EffectivePolicy> {
     let rows = sqlx::query(
         "SELECT scope_kind, organisation_id, site_id, resource_type_id, resource_id, body FROM policies
          WHERE scope_kind = 'global' OR organisation_id = $1 OR site_id = $2 OR resource_type_id = $3 OR resource_id = $4",

@@ -241,7 +241,11 @@ impl<E: Exchange> SyncContext<E> {
                     exchange_item_id: Some(m.item_id.clone()),
                     requested_at: m.received_at.unwrap_or(now),
                 };
-                match self.store.record_request_to(&req, m.destination.as_deref(), now).await? {
+                match self
+                    .store
+                    .record_request_to(&req, m.destination.as_deref(), now)
+                    .await?
+                {
                     Recorded::Decided {
                         booking_id,
                         decision_id,

@@ -1371,7 +1371,11 @@ async fn browser_accessibility_keyboard_and_screenshots() {
     // Equipment, so that the search and the attribute pages show their controls.
     for (key, value_type, choices) in [
         ("visio", ValueType::Boolean, vec![]),
-        ("connectique", ValueType::Choice, vec!["HDMI".to_owned(), "VGA".to_owned()]),
+        (
+            "connectique",
+            ValueType::Choice,
+            vec!["HDMI".to_owned(), "VGA".to_owned()],
+        ),
     ] {
         w.store
             .add_attribute_definition(&AttributeDef {
