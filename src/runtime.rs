@@ -910,6 +910,13 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
             async move { stop.cancelled().await },
         ))
     });
+    // The reports' per-day rollup, kept up to date in the background.
+    let rollup = {
+        let stop = cancel.clone();
+        tokio::spawn(crate::store::reports::rollup_loop(store.clone(), async move {
+            stop.cancelled().await
+        }))
+    };
     let web_state = crate::web::WebState {
         store: store.clone(),
         clock: clock.clone(),
@@ -959,6 +966,7 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
     if let Some(task) = retention {
         let _ = task.await;
     }
+    let _ = rollup.await;
     let _ = http.await;
     tracing::info!(instance = %instance, "resa.stopped");
     Ok(())

@@ -809,3 +809,31 @@ impl Store {
         Ok(())
     }
 }
+
+/// How often the daemon brings the reports' rollup up to date.
+pub const ROLLUP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The daemon's rollup job: once at start (after a migration or an import
+/// the first refresh may take minutes on a large database; better here than
+/// in a manager's browser) and every [`ROLLUP_EVERY`], recomputes the days
+/// changed since, until `shutdown` completes. Reports refresh before they
+/// read anyway, so this only saves them the wait.
+pub async fn rollup_loop(store: Store, shutdown: impl std::future::Future<Output = ()>) {
+    let mut tick = tokio::time::interval(ROLLUP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tick.tick() => {}
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            refreshed = store.report_refresh() => match refreshed {
+                Ok(0) => {}
+                Ok(days) => tracing::debug!(rollup.days = days, "reports: rollup refreshed"),
+                Err(e) => tracing::warn!(error = %e, "reports: rollup refresh failed, will retry"),
+            },
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod requests;
 mod resources;
 mod retention;
 mod reversibility;
+mod rollup;
 mod schema;
 mod sim;
 mod territory;
