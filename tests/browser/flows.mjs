@@ -322,6 +322,38 @@ async function returnACarWithAPhoto() {
 
 await check("a driver returns a car with a photo of the damage and it is in the car's damage history", returnACarWithAPhoto);
 
+// "A car at this site at this time" from the web: the pool's form books a
+// concrete car (an electric one, its range covering the declared 40 km), the
+// decision names it, and the meeting is in the pool's Exchange calendar.
+async function askForACarOnTheWeb() {
+  const destination = `Bobigny ${Date.now() % 100000}`;
+  const { context, page } = await signIn("Alice Nguyen");
+  await page.goto(`${args.base}/vehicules`, { waitUntil: "load" });
+  await page.fill("#ask-destination", destination);
+  await page.fill("#ask-distance", "40");
+  await shot(page, "ask-car");
+  await Promise.all([
+    page.waitForURL(/\/bookings\/[0-9a-f-]{36}/, { timeout: 30000 }),
+    page.locator('form[action="/vehicules/demande"] button[type="submit"]').click(),
+  ]);
+  const text = (await page.textContent("main")) || "";
+  const car = text.match(/Voiture \d{2}/);
+  if (!car) throw new Error(`the decision names no car: ${text.slice(0, 600)}`);
+  await shot(page, "ask-car-decided");
+  await context.close();
+  const item = await waitForItem(
+    "vehicules@plainecommune.fr",
+    "calendar",
+    (i) => (i.subject || "").includes(destination),
+    "the car's meeting in the pool's calendar",
+  );
+  if (!(item.body || "").includes(car[0])) throw new Error(`the meeting names another car than ${car[0]}: ${item.body}`);
+  const number = Number(car[0].slice(-2));
+  if (number > 12) throw new Error(`${car[0]} is not one of the electric cars (01 to 12), though 40 km is within their range`);
+}
+
+await check("an agent asks the web site for a car at a site and gets a concrete electric car, in Exchange too", askForACarOnTheWeb);
+
 await browser.close();
 console.log(`flows: ${passed} passed, ${failed} failed`);
 if (failed > 0) {
