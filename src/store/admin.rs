@@ -120,6 +120,14 @@ async fn delete_row(tx: &mut Transaction<'_, Postgres>, sql: &str, id: Uuid) -> 
     }
 }
 
+/// An admin deletion: what counts the row's users (`$1` its id, locking the
+/// row; no result when it does not exist), the delete, the audit's kind.
+struct Unused {
+    uses: &'static str,
+    delete: &'static str,
+    kind: &'static str,
+}
+
 fn organisation_summary(r: &sqlx::postgres::PgRow) -> Result<OrganisationSummary> {
     Ok(OrganisationSummary {
         id: r.try_get("id")?,
@@ -230,27 +238,13 @@ impl Store {
 
     /// Deletes an organisation that has no site left.
     pub async fn delete_organisation(&self, id: Uuid, change: &Change<'_>) -> Result<Deletion> {
-        let mut tx = self.pool().begin().await?;
-        let sites: Option<i64> = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM sites WHERE organisation_id = o.id)
-             FROM organisations o WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match sites {
-            None => return Ok(Deletion::NotFound),
-            Some(n) if n > 0 => return Ok(Deletion::InUse(n)),
-            Some(_) => {}
-        }
-        match delete_row(&mut tx, "DELETE FROM organisations WHERE id = $1", id).await? {
-            None => return Ok(Deletion::InUse(0)),
-            Some(false) => return Ok(Deletion::NotFound),
-            Some(true) => {}
-        }
-        audit(&mut tx, change, "organisation", id).await?;
-        tx.commit().await?;
-        Ok(Deletion::Deleted)
+        let what = Unused {
+            uses: "SELECT (SELECT count(*) FROM sites WHERE organisation_id = o.id)
+                   FROM organisations o WHERE id = $1 FOR UPDATE",
+            delete: "DELETE FROM organisations WHERE id = $1",
+            kind: "organisation",
+        };
+        self.delete_unused(&what, id, change).await
     }
 
     // ------------------------------------------------------------ sites
@@ -326,26 +320,12 @@ impl Store {
     /// Deletes a site without resources (its policy, holidays, opening hours
     /// and grants go with it).
     pub async fn delete_site(&self, id: Uuid, change: &Change<'_>) -> Result<Deletion> {
-        let mut tx = self.pool().begin().await?;
-        let used: Option<i64> = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM resources WHERE site_id = s.id) FROM sites s WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match used {
-            None => return Ok(Deletion::NotFound),
-            Some(n) if n > 0 => return Ok(Deletion::InUse(n)),
-            Some(_) => {}
-        }
-        match delete_row(&mut tx, "DELETE FROM sites WHERE id = $1", id).await? {
-            None => return Ok(Deletion::InUse(0)),
-            Some(false) => return Ok(Deletion::NotFound),
-            Some(true) => {}
-        }
-        audit(&mut tx, change, "site", id).await?;
-        tx.commit().await?;
-        Ok(Deletion::Deleted)
+        let what = Unused {
+            uses: "SELECT (SELECT count(*) FROM resources WHERE site_id = s.id) FROM sites s WHERE id = $1 FOR UPDATE",
+            delete: "DELETE FROM sites WHERE id = $1",
+            kind: "site",
+        };
+        self.delete_unused(&what, id, change).await
     }
 
     /// The local holidays of a site, by date.
@@ -529,25 +509,32 @@ impl Store {
 
     /// Deletes a resource type no resource uses.
     pub async fn delete_type(&self, id: Uuid, change: &Change<'_>) -> Result<Deletion> {
+        let what = Unused {
+            uses: "SELECT (SELECT count(*) FROM resources WHERE resource_type_id = t.id)
+                   FROM resource_types t WHERE id = $1 FOR UPDATE",
+            delete: "DELETE FROM resource_types WHERE id = $1",
+            kind: "resource_type",
+        };
+        self.delete_unused(&what, id, change).await
+    }
+
+    /// Deletes a row nothing uses, with its audit entry, in one transaction:
+    /// refused when `uses` counts something, or when another table still
+    /// points at the row (`InUse(0)`).
+    async fn delete_unused(&self, what: &Unused, id: Uuid, change: &Change<'_>) -> Result<Deletion> {
         let mut tx = self.pool().begin().await?;
-        let used: Option<i64> = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM resources WHERE resource_type_id = t.id)
-             FROM resource_types t WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let used: Option<i64> = sqlx::query_scalar(what.uses).bind(id).fetch_optional(&mut *tx).await?;
         match used {
             None => return Ok(Deletion::NotFound),
             Some(n) if n > 0 => return Ok(Deletion::InUse(n)),
             Some(_) => {}
         }
-        match delete_row(&mut tx, "DELETE FROM resource_types WHERE id = $1", id).await? {
+        match delete_row(&mut tx, what.delete, id).await? {
             None => return Ok(Deletion::InUse(0)),
             Some(false) => return Ok(Deletion::NotFound),
             Some(true) => {}
         }
-        audit(&mut tx, change, "resource_type", id).await?;
+        audit(&mut tx, change, what.kind, id).await?;
         tx.commit().await?;
         Ok(Deletion::Deleted)
     }
