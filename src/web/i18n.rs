@@ -446,6 +446,11 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("attributes.saved", "Attributs enregistrés.", "Attributes saved."),
     ("resources.attributes", "Équipements", "Equipment"),
+    (
+        "resources.import",
+        "Importer des ressources (CSV)",
+        "Import resources (CSV)",
+    ),
     ("search.submit", "Chercher", "Search"),
     ("nav.calendar", "Calendriers", "Calendars"),
     (

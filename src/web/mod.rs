@@ -130,6 +130,10 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/admin/resources/new", get(pages::admin::resource_form))
         .route(
+            "/admin/resources/import",
+            get(pages::resource_import::form).post(pages::resource_import::import),
+        )
+        .route(
             "/admin/resources/{id}/attributes",
             get(pages::equipment::resource_attributes).post(pages::equipment::save_resource_attributes),
         )

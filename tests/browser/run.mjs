@@ -258,6 +258,7 @@ const pages = [
   [agent, "search-week", "/search?kind=&site=&date=2026-11-30&start=14:00&end=15:00&capacity=&view=week"],
   [admin, "admin-resources", "/admin/resources"],
   [admin, "admin-resource-form", "/admin/resources/new"],
+  [admin, "admin-resource-import", "/admin/resources/import"],
   [admin, "admin-policies", "/admin/policies"],
   [admin, "admin-policy-resource", `/admin/policies/resource/${args.resource}`],
   [admin, "admin-policy-site", `/admin/policies/site/${args.site}`],

@@ -1362,6 +1362,94 @@ async fn the_api_books_cancels_and_approves_with_the_same_rules_as_the_site() {
     }
 }
 
+async fn post_file(w: &World, path: &str, who: &Login, csrf: Option<&str>, file: &str) -> Answer {
+    let boundary = "resa-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = String::new();
+    if let Some(token) = csrf {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{token}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"salles.csv\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
+    ));
+    let r = Request::post(path)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header(header::COOKIE, &who.cookie)
+        .body(Body::from(body))
+        .expect("request");
+    send(w, r).await
+}
+
+#[tokio::test]
+async fn admins_import_resources_from_a_csv_file_with_every_bad_line_reported() {
+    let w = world().await;
+    let admin = login(&w, w.admin).await;
+    let agent = login(&w, w.agent).await;
+    let page = get(&w, "/admin/resources/import", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("enctype=\"multipart/form-data\""), "{}", page.body);
+    let good = "name,mailbox,site,type,capacity,exchange
+Salle Monet,salle.monet@plainecommune.fr,plaine-commune/siege,salle,8,pc
+Salle <b>Renoir</b>,salle.renoir@plainecommune.fr,plaine-commune/siege,salle,,pc
+";
+    let bad = "name,mailbox,site,type,capacity,exchange
+Salle Sisley,salle.sisley@plainecommune.fr,plaine-commune/siege,salle,8,pc
+Salle Degas,pas-une-adresse,plaine-commune/siege,salle,-3,pc
+Salle Manet,salle.manet@plainecommune.fr,plaine-commune/nulle-part,salle,4,ailleurs
+";
+    // Refused without the token, and to agents.
+    let no_token = post_file(&w, "/admin/resources/import", &admin, None, good).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let by_agent = post_file(&w, "/admin/resources/import", &agent, Some(&agent.csrf), good).await;
+    assert_eq!(by_agent.status, StatusCode::FORBIDDEN);
+    // A wrong file: every bad line named, nothing written.
+    let refused = post_file(&w, "/admin/resources/import", &admin, Some(&admin.csrf), bad).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = named_escapes(&refused.body);
+    assert!(body.contains("été importé. Corrigez le fichier"), "{body}");
+    assert!(
+        body.contains("<th scope=\"row\">3</th>") && body.contains("<th scope=\"row\">4</th>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("pas-une-adresse") && body.contains("nulle-part") && body.contains("ailleurs"),
+        "{body}"
+    );
+    assert!(
+        w.store
+            .resource_by_mailbox("salle.sisley@plainecommune.fr")
+            .await
+            .expect("query")
+            .is_none(),
+        "a good line of a wrong file was imported"
+    );
+    // A good file: imported, names kept as text; the same file again changes nothing.
+    let done = post_file(&w, "/admin/resources/import", &admin, Some(&admin.csrf), good).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains("2 créées, 0 modifiées, 0 inchangées"),
+        "{}",
+        done.body
+    );
+    let again = post_file(&w, "/admin/resources/import", &admin, Some(&admin.csrf), good).await;
+    assert!(
+        again.body.contains("0 créées, 0 modifiées, 2 inchangées"),
+        "{}",
+        again.body
+    );
+    let list = get(&w, "/admin/resources", Some(&admin)).await.body;
+    assert!(
+        list.contains("Salle &lt;b&gt;Renoir&lt;/b&gt;") || list.contains("Salle &#60;b&#62;Renoir"),
+        "{list}"
+    );
+    let audit = get(&w, "/admin/audit?action=resources.import", Some(&admin)).await.body;
+    assert!(audit.contains("resources.import"), "{audit}");
+}
+
 /// The browser tests: the real site on a loopback port, driven by headless
 /// Chromium (Debian's) through playwright-core, with axe-core in every page.
 /// Fails, never skips, when node, the npm packages or Chromium are missing.

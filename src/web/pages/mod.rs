@@ -13,6 +13,7 @@ pub mod export;
 pub mod org_admin;
 pub mod policy_form;
 pub mod reports;
+pub mod resource_import;
 pub mod search;
 pub mod templates_admin;
 pub mod territory;
