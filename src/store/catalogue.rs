@@ -267,6 +267,27 @@ impl Store {
     }
 
     /// Creates a resource, or updates the one with the same mailbox address.
+    /// Changes a resource (its mailbox address too) and whether it may be
+    /// booked; false when there is no such resource.
+    pub async fn update_resource(&self, id: Uuid, new: &NewResource<'_>, active: bool) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE resources SET site_id = $2, resource_type_id = $3, name = $4, mailbox_smtp = $5,
+                 exchange_endpoint = $6, capacity = $7, active = $8, updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(new.site_id)
+        .bind(new.resource_type_id)
+        .bind(new.name)
+        .bind(new.mailbox_smtp.trim().to_lowercase())
+        .bind(new.exchange_endpoint)
+        .bind(new.capacity)
+        .bind(active)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn upsert_resource(&self, new: &NewResource<'_>) -> Result<Upsert> {
         let smtp = new.mailbox_smtp.trim().to_lowercase();
         let row = sqlx::query(

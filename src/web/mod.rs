@@ -130,6 +130,10 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/admin/resources/new", get(pages::admin::resource_form))
         .route(
+            "/admin/resources/{id}",
+            get(pages::admin::resource_edit).post(pages::admin::save_resource),
+        )
+        .route(
             "/admin/resources/import",
             get(pages::resource_import::form).post(pages::resource_import::import),
         )

@@ -259,6 +259,7 @@ const pages = [
   [admin, "admin-resources", "/admin/resources"],
   [admin, "admin-resource-form", "/admin/resources/new"],
   [admin, "admin-resource-import", "/admin/resources/import"],
+  [admin, "admin-resource-edit", `/admin/resources/${args.resource}`],
   [admin, "admin-policies", "/admin/policies"],
   [admin, "admin-policy-resource", `/admin/policies/resource/${args.resource}`],
   [admin, "admin-policy-site", `/admin/policies/site/${args.site}`],

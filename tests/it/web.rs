@@ -1450,6 +1450,99 @@ Salle Manet,salle.manet@plainecommune.fr,plaine-commune/nulle-part,salle,4,aille
     assert!(audit.contains("resources.import"), "{audit}");
 }
 
+#[tokio::test]
+async fn admins_edit_a_resource_and_take_it_out_of_booking() {
+    use resa::store::catalogue::NewResource;
+    let w = world().await;
+    let admin = login(&w, w.admin).await;
+    let agent = login(&w, w.agent).await;
+    let path = format!("/admin/resources/{}", w.room.id);
+    let page = get(&w, &path, Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(&format!("value=\"{}\"", w.room.name)),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("name=\"active\" type=\"checkbox\" checked"),
+        "{}",
+        page.body
+    );
+    assert_eq!(get(&w, &path, Some(&agent)).await.status, StatusCode::FORBIDDEN);
+    w.store
+        .create_resource(&NewResource {
+            site_id: w.room.site_id,
+            resource_type_id: w.room.resource_type_id,
+            name: "Salle Monet",
+            mailbox_smtp: "salle.monet@plainecommune.fr",
+            exchange_endpoint: &w.room.exchange_endpoint,
+            capacity: Some(6),
+        })
+        .await
+        .expect("another room");
+    let site = w.room.site_id.to_string();
+    let form = |name: &'static str, mailbox: &'static str, capacity: &'static str, active: bool| {
+        let mut f = vec![
+            ("_csrf", admin.csrf.clone()),
+            ("name", name.to_owned()),
+            ("mailbox", mailbox.to_owned()),
+            ("site", site.clone()),
+            ("kind", String::new()),
+            ("capacity", capacity.to_owned()),
+            ("endpoint", "pc".to_owned()),
+        ];
+        if active {
+            f.push(("active", "on".to_owned()));
+        }
+        f
+    };
+    let send_form = |f: Vec<(&'static str, String)>| {
+        let (w, admin, path) = (&w, &admin, path.clone());
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(w, &path, Some(admin), &pairs).await
+        }
+    };
+    // Mistakes keep what was typed.
+    let bad = send_form(form("Salle Cézanne", "salle.cezanne@plainecommune.fr", "-2", true)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("value=\"-2\""), "{}", bad.body);
+    let taken = send_form(form("Salle Cézanne", "salle.monet@plainecommune.fr", "12", true)).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    // Renamed, resized, taken out of booking.
+    let saved = send_form(form(
+        "Salle Cézanne (2e)",
+        "salle.cezanne@plainecommune.fr",
+        "14",
+        false,
+    ))
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let row = w.store.resource_row(w.room.id).await.expect("query").expect("room");
+    assert_eq!(
+        (row.name.as_str(), row.capacity, row.active),
+        ("Salle Cézanne (2e)", Some(14), false)
+    );
+    assert_eq!(
+        row.resource_type_id, w.room.resource_type_id,
+        "the type does not change"
+    );
+    let search = get(
+        &w,
+        "/search?kind=&site=&date=2026-12-01&start=10:00&end=11:00&capacity=",
+        Some(&agent),
+    )
+    .await
+    .body;
+    assert!(
+        !search.contains("Salle Cézanne (2e)") && search.contains("Salle Monet"),
+        "{search}"
+    );
+    let audit = get(&w, "/admin/audit?action=resource.update", Some(&admin)).await.body;
+    assert!(audit.contains("resource.update"), "{audit}");
+}
+
 /// The browser tests: the real site on a loopback port, driven by headless
 /// Chromium (Debian's) through playwright-core, with axe-core in every page.
 /// Fails, never skips, when node, the npm packages or Chromium are missing.

@@ -81,6 +81,11 @@ struct Choice {
 struct ResourceFormPage {
     base: Base,
     error: Option<&'static str>,
+    /// Where the form posts: `/admin/resources`, or the resource's own page.
+    action: String,
+    /// Editing an existing resource (its type is then fixed).
+    editing: bool,
+    active: bool,
     name: String,
     mailbox: String,
     capacity: String,
@@ -99,6 +104,9 @@ pub struct ResourceForm {
     capacity: String,
     #[serde(default)]
     endpoint: String,
+    /// Ticked on the edit form when the resource may be booked.
+    #[serde(default)]
+    active: Option<String>,
 }
 
 fn site_choices(sites: &[SiteRow], selected: &str) -> Vec<Choice> {
@@ -134,6 +142,9 @@ async fn resource_form_page(
     Ok(ResourceFormPage {
         base: Base::new(ctx, "resources.new"),
         error,
+        action: "/admin/resources".into(),
+        editing: false,
+        active: true,
         name: form.name.clone(),
         mailbox: form.mailbox.clone(),
         capacity: form.capacity.clone(),
@@ -157,18 +168,23 @@ pub async fn resource_form(State(state): State<WebState>, ctx: Ctx) -> Result<Re
     render(&resource_form_page(&state, &ctx, &ResourceForm::default(), None).await?)
 }
 
-pub async fn create_resource(
-    State(state): State<WebState>,
-    ctx: Ctx,
-    Form(form): Form<ResourceForm>,
-) -> Result<Response> {
-    let user = ctx.require(Role::Admin)?;
+/// What a resource form holds once read, or `None` when a field is wrong.
+struct ReadResource {
+    name: String,
+    mailbox: String,
+    capacity: Option<i32>,
+    site: Uuid,
+    kind: Uuid,
+    endpoint: String,
+}
+
+fn read_resource(state: &WebState, form: &ResourceForm) -> Option<ReadResource> {
     let name = form.name.trim();
     let mailbox = form.mailbox.trim().to_lowercase();
     let capacity = match form.capacity.trim() {
-        "" => Ok(None),
-        c => c.parse::<i32>().ok().filter(|c| *c >= 0).map(Some).ok_or(()),
-    };
+        "" => Some(None),
+        c => c.parse::<i32>().ok().filter(|c| *c >= 0).map(Some),
+    }?;
     let endpoint = if form.endpoint.trim().is_empty() {
         state
             .exchange_endpoints
@@ -178,29 +194,41 @@ pub async fn create_resource(
     } else {
         form.endpoint.trim().to_owned()
     };
-    let (site, kind) = (form.site.parse::<Uuid>(), form.kind.parse::<Uuid>());
     let mailbox_ok = mailbox.split_once('@').is_some_and(|(l, d)| {
         !l.is_empty() && d.contains('.') && !d.starts_with('.') && !mailbox.contains(char::is_whitespace)
     });
-    let (Ok(capacity), Ok(site), Ok(kind), true, true) = (
+    if !mailbox_ok || name.is_empty() || name.chars().count() > 200 {
+        return None;
+    }
+    Some(ReadResource {
+        name: name.to_owned(),
+        mailbox,
         capacity,
-        site,
-        kind,
-        mailbox_ok,
-        !name.is_empty() && name.chars().count() <= 200,
-    ) else {
+        site: form.site.parse().ok()?,
+        kind: form.kind.parse().ok()?,
+        endpoint,
+    })
+}
+
+pub async fn create_resource(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Form(form): Form<ResourceForm>,
+) -> Result<Response> {
+    let user = ctx.require(Role::Admin)?;
+    let Some(r) = read_resource(&state, &form) else {
         let page = resource_form_page(&state, &ctx, &form, Some(ctx.lang.text("resources.invalid"))).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     };
     let created = state
         .store
         .create_resource(&NewResource {
-            site_id: site,
-            resource_type_id: kind,
-            name,
-            mailbox_smtp: &mailbox,
-            exchange_endpoint: &endpoint,
-            capacity,
+            site_id: r.site,
+            resource_type_id: r.kind,
+            name: &r.name,
+            mailbox_smtp: &r.mailbox,
+            exchange_endpoint: &r.endpoint,
+            capacity: r.capacity,
         })
         .await;
     let resource = match created {
@@ -227,6 +255,119 @@ pub async fn create_resource(
         )
         .await?;
     Ok(see_other("/admin/resources?msg=resources.created"))
+}
+
+/// The edit form of one resource, filled with `form` (what is stored, or
+/// what was typed).
+async fn edit_page(
+    state: &WebState,
+    ctx: &Ctx,
+    id: Uuid,
+    form: &ResourceForm,
+    active: bool,
+    error: Option<&'static str>,
+) -> Result<ResourceFormPage> {
+    let mut page = resource_form_page(state, ctx, form, error).await?;
+    page.base = Base::new(ctx, "resources.edit");
+    page.action = format!("/admin/resources/{id}");
+    page.editing = true;
+    page.active = active;
+    Ok(page)
+}
+
+pub async fn resource_edit(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    Query(q): Query<FlashQuery>,
+) -> Result<Response> {
+    ctx.require(Role::Admin)?;
+    let Some(row) = state.store.resource_row(id).await? else {
+        return Err(WebError::NotFound);
+    };
+    let endpoint = state
+        .store
+        .resource_by_mailbox(&row.mailbox_smtp)
+        .await?
+        .map(|r| r.exchange_endpoint)
+        .unwrap_or_default();
+    let form = ResourceForm {
+        name: row.name,
+        mailbox: row.mailbox_smtp,
+        site: row.site_id.to_string(),
+        kind: row.resource_type_id.to_string(),
+        capacity: row.capacity.map(|c| c.to_string()).unwrap_or_default(),
+        endpoint,
+        active: None,
+    };
+    let mut page = edit_page(&state, &ctx, id, &form, row.active, None).await?;
+    page.base = page.base.with_flash(q.msg.as_deref());
+    render(&page)
+}
+
+/// Saves a resource's name, mailbox, site, capacity, Exchange server and
+/// whether it may be booked; its type stays (its attributes depend on it).
+pub async fn save_resource(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    Form(mut form): Form<ResourceForm>,
+) -> Result<Response> {
+    let user = ctx.require(Role::Admin)?;
+    let Some(row) = state.store.resource_row(id).await? else {
+        return Err(WebError::NotFound);
+    };
+    form.kind = row.resource_type_id.to_string();
+    let active = form.active.is_some();
+    let refuse = |status: StatusCode, key: &'static str| {
+        let (state, ctx, form) = (&state, &ctx, &form);
+        async move {
+            let page = edit_page(state, ctx, id, form, active, Some(ctx.lang.text(key))).await?;
+            Ok::<Response, WebError>((status, render(&page)?).into_response())
+        }
+    };
+    let Some(r) = read_resource(&state, &form) else {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "resources.invalid").await;
+    };
+    let saved = state
+        .store
+        .update_resource(
+            id,
+            &NewResource {
+                site_id: r.site,
+                resource_type_id: r.kind,
+                name: &r.name,
+                mailbox_smtp: &r.mailbox,
+                exchange_endpoint: &r.endpoint,
+                capacity: r.capacity,
+            },
+            active,
+        )
+        .await;
+    match saved {
+        Ok(true) => {}
+        Ok(false) => return Err(WebError::NotFound),
+        Err(StoreError::Duplicate(_)) => return refuse(StatusCode::CONFLICT, "resources.duplicate").await,
+        Err(StoreError::Invalid(_) | StoreError::NotFound(_)) => {
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, "resources.invalid").await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state
+        .store
+        .record_audit(
+            state.clock.now(),
+            &user.person_id.to_string(),
+            "resource.update",
+            "resource",
+            Some(&id.to_string()),
+            serde_json::json!({
+                "name": r.name, "mailbox": r.mailbox, "site": r.site, "capacity": r.capacity,
+                "exchange": r.endpoint, "active": active,
+            }),
+        )
+        .await?;
+    Ok(see_other(&format!("/admin/resources/{id}?msg=resources.saved")))
 }
 
 // ---------------------------------------------------------------- policies
