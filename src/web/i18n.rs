@@ -332,7 +332,11 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("resources.edit", "Modifier la ressource", "Edit the resource"),
     ("resources.save", "Enregistrer la ressource", "Save the resource"),
     ("resources.saved", "Ressource enregistrée.", "Resource saved."),
-    ("resources.active_label", "Réservable (décochez pour la retirer des recherches et des décisions)", "Bookable (untick to take it out of searches and decisions)"),
+    (
+        "resources.active_label",
+        "Réservable (décochez pour la retirer des recherches et des décisions)",
+        "Bookable (untick to take it out of searches and decisions)",
+    ),
     ("resources.created", "Ressource créée.", "Resource created."),
     ("resources.none", "Aucune ressource.", "No resources."),
     ("resources.policy", "Règles", "Rules"),
