@@ -11,7 +11,8 @@
 // API to see what Exchange received. A screenshot is saved after each step.
 
 import { chromium } from "playwright-core";
-import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -57,6 +58,19 @@ async function check(name, fn) {
     failures.push(`${name}: ${e.message}`);
     console.log(`not ok - ${name}\n  ${String(e.message).split("\n").join("\n  ")}`);
   }
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+// axe-core's serious and critical violations on the page (none expected).
+async function axeProblems(page, what) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { resultTypes: ["violations"], runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } }),
+  );
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  if (bad.length) throw new Error(`${what}: ${bad.map((v) => `axe ${v.impact}: ${v.id} (${v.help})`).join("; ")}`);
 }
 
 async function shot(page, name) {
@@ -303,6 +317,7 @@ async function returnACarWithAPhoto() {
   const mine = page.locator("ul.photos img");
   if ((await mine.count()) !== 1) throw new Error(`the loan shows ${await mine.count()} photos, not 1`);
   await imageLoads(page, mine.first(), "the photo on the loan");
+  await axeProblems(page, "the returned loan with its photo");
   await shot(page, "returned-with-photo");
   await context.close();
 
@@ -316,6 +331,7 @@ async function returnACarWithAPhoto() {
   if (!/Rayure sur l'aile avant gauche/.test(history || "")) throw new Error(`the history lacks the damage: ${history}`);
   if (!/Alice Nguyen|alice\.nguyen@/.test(history || "")) throw new Error(`the history does not say who returned it: ${history}`);
   await imageLoads(admin.page, admin.page.locator("section.damage img").first(), "the photo in the damage history");
+  await axeProblems(admin.page, "the damage history");
   await shot(admin.page, "damage-history");
   await admin.context.close();
 }
@@ -331,6 +347,7 @@ async function askForACarOnTheWeb() {
   await page.goto(`${args.base}/vehicules`, { waitUntil: "load" });
   await page.fill("#ask-destination", destination);
   await page.fill("#ask-distance", "40");
+  await axeProblems(page, "the vehicles page with its car request form");
   await shot(page, "ask-car");
   await Promise.all([
     page.waitForURL(/\/bookings\/[0-9a-f-]{36}/, { timeout: 30000 }),
