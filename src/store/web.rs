@@ -679,7 +679,11 @@ impl Store {
              FROM bookings b JOIN resources r ON r.id = b.resource_id
              LEFT JOIN LATERAL (SELECT reasons FROM decisions WHERE booking_id = b.id
                                 ORDER BY id DESC LIMIT 1) d ON true
-             WHERE b.status = 'held' AND ($1::uuid[] IS NULL OR b.resource_id = ANY($1))
+             WHERE (b.status = 'held'
+                    -- An accepted series with an occurrence moved to a time that needs approval.
+                    OR (b.status IN ('accepted', 'partially_accepted')
+                        AND EXISTS (SELECT 1 FROM occurrences o WHERE o.booking_id = b.id AND o.status = 'held')))
+               AND ($1::uuid[] IS NULL OR b.resource_id = ANY($1))
              ORDER BY first_start NULLS LAST, b.id",
         )
         .bind(resources)
@@ -719,12 +723,17 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let Some(row) = sqlx::query(
-            "SELECT b.resource_id, b.uid, b.sequence, b.exchange_item_id,
+            "SELECT b.resource_id, b.uid, b.sequence, b.exchange_item_id, b.status,
                     coalesce((SELECT p.preferred_language FROM people p WHERE p.id = b.organiser_person_id), 'fr')
                         AS language,
                     (SELECT o.period FROM occurrences o WHERE o.booking_id = b.id AND o.status = 'held'
                      ORDER BY lower(o.period) LIMIT 1) AS first_held
-             FROM bookings b WHERE b.id = $1 AND b.status = 'held' FOR UPDATE OF b",
+             FROM bookings b
+             WHERE b.id = $1
+               AND (b.status = 'held'
+                    OR (b.status IN ('accepted', 'partially_accepted')
+                        AND EXISTS (SELECT 1 FROM occurrences o WHERE o.booking_id = b.id AND o.status = 'held')))
+             FOR UPDATE OF b",
         )
         .bind(booking_id)
         .fetch_optional(&mut *tx)
@@ -741,6 +750,14 @@ impl Store {
         let (booking_status, occurrence_status, outcome) = match verdict {
             ManagerVerdict::Approve => ("accepted", "accepted", "approve"),
             ManagerVerdict::Refuse => ("declined", "declined", "refuse"),
+        };
+        // An accepted series waits only for its moved occurrences: the
+        // answer is theirs, the rest of the series stays as it is.
+        let current: String = row.try_get("status")?;
+        let booking_status = if current == "held" {
+            booking_status
+        } else {
+            current.as_str()
         };
         sqlx::query("UPDATE bookings SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(booking_id)

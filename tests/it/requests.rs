@@ -12,6 +12,7 @@ use resa::store::bookings::Source;
 use resa::store::catalogue::Resource;
 use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant, SyncBatch};
 use resa::store::requests::{IncomingRequest, Recorded};
+use resa::store::web::ManagerVerdict;
 use sqlx::Row;
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -710,4 +711,122 @@ async fn an_update_keeps_unchanged_accepted_occurrences_whatever_rules_changed_s
         .await
         .expect("other");
     assert_eq!(decided(&other).1, vec!["blackout"]);
+}
+
+#[tokio::test]
+async fn a_moved_occurrence_that_needs_approval_waits_in_the_managers_queue_alone() {
+    let w = world().await;
+    let request_only = Policy {
+        default_right: Some(resa::domain::policy::DefaultRight::Request),
+        ..Policy::default()
+    };
+    w.store
+        .set_policy(Scope::Organisation(w.org), &request_only, now())
+        .await
+        .expect("policy");
+    let mut req = request(&w, "weekly", "alice@plainecommune.fr", tue(10, 0), tue(11, 0));
+    req.when = When::Series(Box::new(Recurrence {
+        pattern: Pattern::Weekly {
+            interval: 1,
+            days: vec![Weekday::Tue],
+            first_day_of_week: Weekday::Mon,
+        },
+        range: RecurrenceRange::Numbered(4),
+        start_date: NaiveDate::from_ymd_opt(2026, 12, 1).expect("date"),
+        start_time: NaiveTime::from_hms_opt(10, 0, 0).expect("time"),
+        duration: Duration::hours(1),
+        tz: chrono_tz::Europe::Paris,
+        deleted: BTreeSet::new(),
+        modified: Vec::new(),
+    }));
+    let recorded = w.store.record_request(&req, now()).await.expect("series");
+    let Recorded::Decided { booking_id, .. } = recorded else {
+        panic!("not decided")
+    };
+    let manager = w.alice;
+    assert!(
+        w.store
+            .decide_held_booking(booking_id, ManagerVerdict::Approve, manager, "", now())
+            .await
+            .expect("approved")
+    );
+    let statuses = |w: &World| {
+        let pool = w.store.pool().clone();
+        async move {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT b.status, string_agg(o.status, ',' ORDER BY o.original_start) FROM bookings b
+                 JOIN occurrences o ON o.booking_id = b.id WHERE b.uid = 'weekly' GROUP BY b.status",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("statuses");
+            rows
+        }
+    };
+    assert_eq!(
+        statuses(&w).await,
+        [("accepted".into(), "accepted,accepted,accepted,accepted".into())]
+    );
+
+    // The organiser moves the second and the third Tuesdays an hour later:
+    // each needs approval again; the series stays accepted.
+    let second = tue(10, 0) + Duration::days(7);
+    let third = tue(10, 0) + Duration::days(14);
+    for (original, item) in [(second, "item-second"), (third, "item-third")] {
+        let moved = w
+            .store
+            .move_occurrence(
+                w.room.id,
+                "weekly",
+                original,
+                original + Duration::hours(1),
+                original + Duration::hours(2),
+                1,
+                item,
+                now(),
+            )
+            .await
+            .expect("moved");
+        assert!(
+            matches!(
+                moved,
+                resa::store::occurrences::OccurrenceChange::Moved { held: true, .. }
+            ),
+            "{moved:?}"
+        );
+    }
+    assert_eq!(
+        statuses(&w).await,
+        [("accepted".into(), "accepted,held,held,accepted".into())]
+    );
+    let queue = w.store.held_bookings(None).await.expect("queue");
+    assert_eq!(queue.iter().map(|h| h.id).collect::<Vec<_>>(), [booking_id]);
+    assert_eq!(queue[0].first_start, Some(second + Duration::hours(1)));
+
+    // Refused: only the moved occurrences are declined, and Exchange is told
+    // for the first held one's meeting.
+    assert!(
+        w.store
+            .decide_held_booking(booking_id, ManagerVerdict::Refuse, manager, "Salle prise à 11 h", now())
+            .await
+            .expect("refused")
+    );
+    assert_eq!(
+        statuses(&w).await,
+        [("accepted".into(), "accepted,declined,declined,accepted".into())]
+    );
+    let answer: (String, serde_json::Value) = sqlx::query_as(
+        "SELECT kind, payload FROM outbox WHERE booking_id = $1 AND idempotency_key LIKE 'manager:%' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(booking_id)
+    .fetch_one(w.store.pool())
+    .await
+    .expect("answer");
+    assert_eq!(answer.0, "decline");
+    assert_eq!(answer.1["calendar_uid"], "weekly");
+    assert_eq!(
+        answer.1["start"].as_str(),
+        Some((second + Duration::hours(1)).to_rfc3339().as_str())
+    );
+    assert!(w.store.held_bookings(None).await.expect("queue").is_empty());
 }
