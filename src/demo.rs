@@ -974,7 +974,7 @@ impl Demo {
         let web_state = crate::web::WebState {
             store: store.clone(),
             clock: clock.clone(),
-            directories: Vec::new(),
+            directories: Vec::new().into(),
             admin_groups: vec![crate::web::AdminGroup {
                 directory: ORGS[0].0.to_owned(),
                 group: DEMO_ADMIN_GROUP.to_owned(),

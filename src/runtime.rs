@@ -890,7 +890,7 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         metrics: metrics.clone(),
     };
     let directories = directory_plan(&cfg, &secrets)?;
-    let directory_settings = directories.iter().map(|d| d.settings.clone()).collect();
+    let web_directories = crate::web::Directories::new(directories.iter().map(|d| d.settings.clone()).collect());
     let listener = tokio::net::TcpListener::bind(cfg.web.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", cfg.web.listen))?;
@@ -920,7 +920,7 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
     let web_state = crate::web::WebState {
         store: store.clone(),
         clock: clock.clone(),
-        directories: directory_settings,
+        directories: web_directories.clone(),
         admin_groups: cfg
             .web
             .admin_groups
@@ -955,7 +955,7 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         metrics.clone(),
         reloader,
     )
-    .with_directories(directory_tasks);
+    .with_directories(directory_tasks, web_directories);
     wait_for_stop(watchdog, &mut reload).await;
     sd_notify("STOPPING=1");
     tracing::info!(instance = %instance, "resa.stopping");
@@ -1163,6 +1163,8 @@ pub struct Reload {
     /// Per endpoint, what its running client was built from.
     clients: HashMap<String, String>,
     pub directories: Option<DirectoryTasks>,
+    /// The directories the web login uses, swapped with the tasks.
+    web_directories: crate::web::Directories,
 }
 
 impl Reload {
@@ -1188,6 +1190,7 @@ impl Reload {
             reloader,
             clients,
             directories: None,
+            web_directories: crate::web::Directories::default(),
         }
     }
 
@@ -1197,8 +1200,9 @@ impl Reload {
     }
 
     /// Lets reloads restart these directory sync tasks.
-    pub fn with_directories(mut self, tasks: DirectoryTasks) -> Reload {
+    pub fn with_directories(mut self, tasks: DirectoryTasks, web: crate::web::Directories) -> Reload {
         self.directories = Some(tasks);
+        self.web_directories = web;
         self
     }
 
@@ -1254,11 +1258,12 @@ impl Reload {
             .apply(replaced, &removed, pacing, live.watch.clone(), detection);
         self.clients = clients;
         if let (Some(tasks), Some(plan)) = (self.directories.as_mut(), plan) {
+            let settings: Vec<_> = plan.iter().map(|d| d.settings.clone()).collect();
             done.applied.extend(tasks.follow(plan).await);
             if differs(&self.running.directory, &cfg.directory) {
-                done.needs_restart.push(
-                    "[[directory]] changed: the web login keeps the LDAP settings read at start until a restart".into(),
-                );
+                self.web_directories.set(settings);
+                done.applied
+                    .push("[[directory]]: the web login uses the new LDAP settings from its next sign-in".into());
             }
         }
         if self.running.log.level != cfg.log.level {

@@ -50,13 +50,47 @@ impl AdminGroup {
     }
 }
 
+/// The directories the site logs people in against, shared with the
+/// daemon's reload, which swaps the whole list when `[[directory]]` changes.
+#[derive(Clone, Default)]
+pub struct Directories(Arc<std::sync::RwLock<Arc<Vec<DirectorySettings>>>>);
+
+impl Directories {
+    pub fn new(list: Vec<DirectorySettings>) -> Self {
+        Directories(Arc::new(std::sync::RwLock::new(Arc::new(list))))
+    }
+
+    /// The current list (a request keeps the one it started with).
+    pub fn get(&self) -> Arc<Vec<DirectorySettings>> {
+        match self.0.read() {
+            Ok(list) => list.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the list; requests under way finish with the old one.
+    pub fn set(&self, list: Vec<DirectorySettings>) {
+        match self.0.write() {
+            Ok(mut current) => *current = Arc::new(list),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(list),
+        }
+    }
+}
+
+impl From<Vec<DirectorySettings>> for Directories {
+    fn from(list: Vec<DirectorySettings>) -> Self {
+        Directories::new(list)
+    }
+}
+
 /// Everything the handlers share.
 #[derive(Clone)]
 pub struct WebState {
     pub store: Store,
     pub clock: SharedClock,
-    /// The configured directories, for login and the live group search.
-    pub directories: Vec<DirectorySettings>,
+    /// The configured directories, for login and the live group search;
+    /// a configuration reload swaps them.
+    pub directories: Directories,
     pub admin_groups: Vec<AdminGroup>,
     /// Signs the pre-login CSRF token; at least 32 random bytes.
     pub secret_key: Arc<[u8]>,
@@ -73,7 +107,7 @@ impl std::fmt::Debug for WebState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The secret key is never printed.
         f.debug_struct("WebState")
-            .field("directories", &self.directories.len())
+            .field("directories", &self.directories.get().len())
             .field("admin_groups", &self.admin_groups)
             .field("secure_cookies", &self.secure_cookies)
             .field("exchange_endpoints", &self.exchange_endpoints)

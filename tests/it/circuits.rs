@@ -359,7 +359,7 @@ fn web_state(r: &Rig) -> resa::web::WebState {
     resa::web::WebState {
         store: r.store.clone(),
         clock: Arc::new(r.clock.clone()),
-        directories: Vec::new(),
+        directories: Vec::new().into(),
         admin_groups: vec![resa::web::AdminGroup::parse("pc:GG-Resa-Admins").expect("admin group")],
         secret_key: Arc::from(SECRET),
         secure_cookies: false,

@@ -355,3 +355,61 @@ async fn sighup_makes_resa_serve_use_the_new_exchange_endpoint() {
     assert!(status.success(), "{status}");
     a.shutdown().await;
 }
+
+/// `[[directory]]` pointing at `url` (nothing listens there: the sync task
+/// only logs that the directory cannot be reached).
+fn directory_text(url: &str) -> String {
+    format!(
+        r#"
+[[directory]]
+name = "pc"
+organisation = "plaine-commune"
+url = "{url}"
+starttls = false
+bind_dn = "CN=svc-resa,OU=Comptes de service,DC=pc,DC=local"
+bind_password_file = "ews.pwd"
+user_base_dn = "OU=Agents,DC=pc,DC=local"
+group_base_dn = "OU=Groupes,DC=pc,DC=local"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_gives_the_web_login_the_new_directory_settings() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    let before = format!(
+        "{}{}",
+        config_text(&r.sim.ews_url(), 1, "auto"),
+        directory_text("ldaps://127.0.0.1:1")
+    );
+    let mut running = start(&r, &before, test_watch());
+    let cfg = config::load(&running.path).unwrap_or_else(|p| panic!("{p}"));
+    let secrets = SecretSource::system(running._dir.path().to_owned());
+    let plan = runtime::directory_plan(&cfg, &secrets).expect("plan");
+    let web = resa::web::Directories::new(plan.iter().map(|d| d.settings.clone()).collect());
+    let clock: SharedClock = Arc::new(r.clock.clone());
+    let mut tasks = runtime::DirectoryTasks::new(r.db.store().clone(), clock);
+    tasks.follow(plan).await;
+    running.reload = running.reload.with_directories(tasks, web.clone());
+    assert_eq!(web.get()[0].url, "ldaps://127.0.0.1:1");
+
+    let after = format!(
+        "{}{}",
+        config_text(&r.sim.ews_url(), 1, "auto"),
+        directory_text("ldaps://127.0.0.2:1")
+    );
+    std::fs::write(&running.path, after).expect("new config");
+    let done = running.reload.apply().await.expect("reloaded");
+    assert_eq!(web.get()[0].url, "ldaps://127.0.0.2:1");
+    assert!(
+        done.applied
+            .iter()
+            .any(|a| a.contains("web login uses the new LDAP settings")),
+        "{done:?}"
+    );
+    assert!(!done.needs_restart.iter().any(|n| n.contains("directory")), "{done:?}");
+    if let Some(tasks) = running.reload.directories.take() {
+        tasks.stop().await;
+    }
+    running.daemon.shutdown().await;
+}

@@ -505,7 +505,7 @@ fn web(k: &Known) -> Web {
         state: resa::web::WebState {
             store: k.store.clone(),
             clock: Arc::new(resa::clock::ManualClock::new(now())),
-            directories: Vec::new(),
+            directories: Vec::new().into(),
             admin_groups: vec![resa::web::AdminGroup::parse("pc:GG-Resa-Admins").expect("admin group")],
             secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
             secure_cookies: false,

@@ -336,7 +336,7 @@ async fn site_with_admin(r: &Rig) -> (resa::web::WebState, (String, String)) {
     let state = resa::web::WebState {
         store: r.db.store().clone(),
         clock,
-        directories: Vec::new(),
+        directories: Vec::new().into(),
         admin_groups: vec![resa::web::AdminGroup::parse("pc:GG-Resa-Admins").expect("group")],
         secret_key: std::sync::Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,

@@ -684,7 +684,7 @@ fn web_state(s: &Store, now: DateTime<Utc>) -> resa::web::WebState {
     resa::web::WebState {
         store: s.clone(),
         clock: Arc::new(resa::clock::ManualClock::new(now)),
-        directories: Vec::new(),
+        directories: Vec::new().into(),
         admin_groups: Vec::new(),
         secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,

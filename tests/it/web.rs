@@ -150,7 +150,7 @@ async fn world() -> World {
     let state = WebState {
         store: store.clone(),
         clock: Arc::new(ManualClock::new(now())),
-        directories: Vec::new(),
+        directories: Vec::new().into(),
         admin_groups: vec![AdminGroup::parse("pc:GG-Resa-Admins").expect("admin group")],
         secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,
@@ -1748,7 +1748,7 @@ async fn login_says_clearly_when_the_directory_cannot_be_reached() {
     );
     down.timeout = std::time::Duration::from_secs(2);
     let state = WebState {
-        directories: vec![down],
+        directories: vec![down].into(),
         ..w.state.clone()
     };
     let (cookie, csrf) = login_form(&w, &state).await;
@@ -1801,7 +1801,7 @@ async fn login_against_the_test_active_directory_opens_a_session() {
         .expect("sync");
     // Alice is in PC-DSI through the nested PC-Informatique: an admin.
     let state = WebState {
-        directories: vec![pc],
+        directories: vec![pc].into(),
         admin_groups: vec![AdminGroup::parse("plaine-commune:PC-DSI").expect("admin group")],
         ..w.state.clone()
     };

@@ -102,7 +102,7 @@ async fn world() -> World {
     let state = WebState {
         store: store.clone(),
         clock: Arc::new(ManualClock::new(now())),
-        directories: Vec::new(),
+        directories: Vec::new().into(),
         admin_groups: vec![AdminGroup::parse("pc:GG-Resa-Admins").expect("admin group")],
         secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,

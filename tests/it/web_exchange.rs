@@ -33,7 +33,7 @@ fn site_with(r: &Rig, outbox_wake: Option<Arc<tokio::sync::Notify>>) -> WebState
     WebState {
         store: r.db.store().clone(),
         clock: clock.clone(),
-        directories: Vec::new(),
+        directories: Vec::new().into(),
         admin_groups: Vec::new(),
         secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,

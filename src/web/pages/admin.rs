@@ -585,7 +585,8 @@ async fn grants_page(state: &WebState, ctx: &Ctx, q: &GrantsQuery, error: Option
     let text = q.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let mut results = Vec::new();
     let mut search_errors = Vec::new();
-    if !text.is_empty() && state.directories.is_empty() {
+    let configured = state.directories.get();
+    if !text.is_empty() && configured.is_empty() {
         // No directory to ask live (the demo): the groups synced earlier.
         results.extend(state.store.search_synced_groups(&text, 50).await?.into_iter().map(
             |(directory, guid, name, account, description)| GroupResult {
@@ -598,7 +599,7 @@ async fn grants_page(state: &WebState, ctx: &Ctx, q: &GrantsQuery, error: Option
         ));
     }
     if !text.is_empty() {
-        for d in &state.directories {
+        for d in configured.iter() {
             match crate::directory::search_groups(d, &text).await {
                 Ok(hits) => results.extend(hits.into_iter().map(|h| GroupResult {
                     directory: d.name.clone(),
@@ -899,7 +900,7 @@ pub async fn status(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Fla
         Some(t) => instant(lang, "Europe/Paris", t),
         None => lang.text("admin.never").to_owned(),
     };
-    let directories = crate::directory::directory_status(&state.store, &state.directories, now)
+    let directories = crate::directory::directory_status(&state.store, &state.directories.get(), now)
         .await?
         .into_iter()
         .map(|d| DirectoryLine {

@@ -139,27 +139,27 @@ pub async fn login_submit(
         };
         Ok((status, render(&page)?).into_response())
     };
-    if state.directories.is_empty() {
+    let directories = state.directories.get();
+    if directories.is_empty() {
         return refuse(ctx.lang.text("login.no_directory"), StatusCode::SERVICE_UNAVAILABLE);
     }
-    let user =
-        match crate::directory::login(&state.directories, &form.username, &Secret::new(form.password.clone())).await {
-            Ok(u) => u,
-            Err(e) => {
-                let status = if e.is_unavailable() {
-                    tracing::warn!(error = %e, "web: login impossible, directory unavailable");
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    tracing::info!(login.user = %form.username, error = %e, "web: login refused");
-                    StatusCode::UNAUTHORIZED
-                };
-                let text = match ctx.lang {
-                    crate::web::i18n::Lang::Fr => e.message_fr(),
-                    crate::web::i18n::Lang::En => e.message_en(),
-                };
-                return refuse(text, status);
-            }
-        };
+    let user = match crate::directory::login(&directories, &form.username, &Secret::new(form.password.clone())).await {
+        Ok(u) => u,
+        Err(e) => {
+            let status = if e.is_unavailable() {
+                tracing::warn!(error = %e, "web: login impossible, directory unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                tracing::info!(login.user = %form.username, error = %e, "web: login refused");
+                StatusCode::UNAUTHORIZED
+            };
+            let text = match ctx.lang {
+                crate::web::i18n::Lang::Fr => e.message_fr(),
+                crate::web::i18n::Lang::En => e.message_en(),
+            };
+            return refuse(text, status);
+        }
+    };
     let Some(person) = state.store.person_by_guid(&user.directory, user.object_guid).await? else {
         return refuse(ctx.lang.text("login.unknown_person"), StatusCode::FORBIDDEN);
     };
