@@ -12,7 +12,7 @@ pub fn schemas_dir() -> PathBuf {
     let Some(dir) = std::env::var_os("RESA_EWS_SCHEMAS") else {
         panic!(
             "RESA_EWS_SCHEMAS is not set: point it at the EWS schema sets \
-             (e.g. /work/shared/ews-schemas)"
+             (e.g. ../shared/ews-schemas)"
         );
     };
     let dir = PathBuf::from(dir);
@@ -29,7 +29,7 @@ pub fn samples_dir() -> PathBuf {
     let Some(dir) = std::env::var_os("RESA_EWS_SAMPLES") else {
         panic!(
             "RESA_EWS_SAMPLES is not set: point it at the EWS samples \
-             (e.g. /work/shared/ews-samples)"
+             (e.g. ../shared/ews-samples)"
         );
     };
     let dir = PathBuf::from(dir);
