@@ -2,7 +2,7 @@
 //! directory group search), the audit log and the service status.
 
 use super::bookings::FlashQuery;
-use super::{Base, instant, render, see_other};
+use super::{Base, instant, render, see_other, tr};
 use crate::store::StoreError;
 use crate::store::catalogue::NewResource;
 use crate::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant};
@@ -49,7 +49,7 @@ pub async fn resources(State(state): State<WebState>, ctx: Ctx, Query(q): Query<
         .into_iter()
         .map(|r| ResourceLine {
             id: r.id,
-            kind: type_name(lang, &r.type_name_fr, &r.type_name_en),
+            kind: tr(lang, &r.type_name_fr, &r.type_name_en),
             site: format!("{} — {}", r.organisation_name, r.site_name),
             name: r.name,
             mailbox: r.mailbox_smtp,
@@ -61,13 +61,6 @@ pub async fn resources(State(state): State<WebState>, ctx: Ctx, Query(q): Query<
         base: Base::new(&ctx, "resources.title").with_flash(q.msg.as_deref()),
         lines,
     })
-}
-
-fn type_name(lang: Lang, fr: &str, en: &str) -> String {
-    match lang {
-        Lang::Fr => fr.to_owned(),
-        Lang::En => en.to_owned(),
-    }
 }
 
 struct Choice {
@@ -125,7 +118,7 @@ fn type_choices(types: &[TypeRow], lang: Lang, selected: &str) -> Vec<Choice> {
         .iter()
         .map(|t| Choice {
             value: t.id.to_string(),
-            label: type_name(lang, &t.name_fr, &t.name_en),
+            label: tr(lang, &t.name_fr, &t.name_en),
             selected: t.id.to_string() == selected,
         })
         .collect()
@@ -409,7 +402,7 @@ pub async fn policies(State(state): State<WebState>, ctx: Ctx) -> Result<Respons
             label: format!(
                 "{} « {} »",
                 lang.text("scope.resource_type"),
-                type_name(lang, &t.name_fr, &t.name_en)
+                tr(lang, &t.name_fr, &t.name_en)
             ),
         });
     }
@@ -533,7 +526,7 @@ async fn scope_choices(state: &WebState, lang: Lang) -> Result<Vec<Choice>> {
         );
     }
     for t in state.store.list_resource_types().await? {
-        let name = type_name(lang, &t.name_fr, &t.name_en);
+        let name = tr(lang, &t.name_fr, &t.name_en);
         push(
             &mut out,
             "resource_type",

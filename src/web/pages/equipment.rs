@@ -3,7 +3,7 @@
 //! and the values of one resource.
 
 use super::bookings::FlashQuery;
-use super::{Base, render, see_other};
+use super::{Base, render, see_other, tr};
 use crate::store::equipment::{AttrValue, AttributeDef, ValueType, parse_value};
 use crate::web::WebState;
 use crate::web::error::{Result, WebError};
@@ -16,13 +16,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
 use uuid::Uuid;
-
-fn tr(lang: Lang, fr: &str, en: &str) -> String {
-    match lang {
-        Lang::Fr => fr.to_owned(),
-        Lang::En => en.to_owned(),
-    }
-}
 
 fn type_label(lang: Lang, t: ValueType) -> String {
     let (fr, en) = match t {

@@ -198,6 +198,14 @@ struct ErrorTemplate {
     help: Option<&'static str>,
 }
 
+/// The French or the English text, by the page's language.
+pub fn tr(lang: Lang, fr: &str, en: &str) -> String {
+    match lang {
+        Lang::Fr => fr.to_owned(),
+        Lang::En => en.to_owned(),
+    }
+}
+
 /// The error page of `page`, in the user's language; never any internal text.
 pub fn error_page(ctx: &Ctx, status: StatusCode, page: &ErrorPage) -> Response {
     let key = match page.kind {

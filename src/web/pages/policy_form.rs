@@ -4,7 +4,7 @@
 //! stays available, folded, for bulk changes.
 
 use super::bookings::{PolicyRow, policy_field_label, policy_rows, scope_label};
-use super::{Base, render, see_other};
+use super::{Base, render, see_other, tr};
 use crate::domain::policy::{TimeRange, WeeklyHours};
 use crate::domain::{EffectivePolicy, Policy, Scope, ScopeChain};
 use crate::web::WebState;
@@ -89,13 +89,6 @@ const MORE_LABELS: &[(&str, &str, &str)] = &[
         "Late return tolerated (minutes)",
     ),
 ];
-
-fn tr(lang: Lang, fr: &str, en: &str) -> String {
-    match lang {
-        Lang::Fr => fr.to_owned(),
-        Lang::En => en.to_owned(),
-    }
-}
 
 fn label(key: &str, lang: Lang) -> String {
     let shared = policy_field_label(key, lang);

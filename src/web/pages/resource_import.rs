@@ -2,7 +2,7 @@
 //! `resa resources import` (every bad line reported, nothing written while
 //! one is wrong, a second run of the same file changing nothing).
 
-use super::{Base, render};
+use super::{Base, render, tr};
 use crate::resources::{COLUMNS, ImportError, import_csv};
 use crate::web::WebState;
 use crate::web::error::{Result, WebError};
@@ -15,13 +15,6 @@ use axum::response::{IntoResponse, Response};
 
 /// The largest file taken: a few thousand resources.
 const MAX_FILE: usize = 2 << 20;
-
-fn tr(lang: Lang, fr: &str, en: &str) -> String {
-    match lang {
-        Lang::Fr => fr.to_owned(),
-        Lang::En => en.to_owned(),
-    }
-}
 
 struct Texts {
     intro: String,
