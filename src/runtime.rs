@@ -384,7 +384,7 @@ async fn lease_loop<E: Exchange>(
     let host = hostname();
     // One worker per leased mailbox, stopped when the lease goes, and its
     // wake-up signal, shared with the streaming group that covers it.
-    let mut workers: HashMap<Uuid, (CancellationToken, Arc<Signal>)> = HashMap::new();
+    let mut workers: HashMap<Uuid, Worker> = HashMap::new();
     // Streaming groups, by endpoint, with the client and the pacing they
     // were built with.
     let mut groups: HashMap<String, (Groups, (u64, String))> = HashMap::new();
@@ -406,10 +406,10 @@ async fn lease_loop<E: Exchange>(
             Ok(mailboxes) => {
                 ctx.metrics.set_mailboxes_leased(mailboxes.len());
                 let held: Vec<Uuid> = mailboxes.iter().map(|m| m.resource_id).collect();
-                workers.retain(|id, (token, _)| {
+                workers.retain(|id, w| {
                     let keep = held.contains(id);
                     if !keep {
-                        token.cancel();
+                        w.token.cancel();
                     }
                     keep
                 });
@@ -417,20 +417,38 @@ async fn lease_loop<E: Exchange>(
                 for m in mailboxes {
                     let mode = live.mode(&m.endpoint);
                     let signal = match workers.get(&m.resource_id) {
-                        Some((_, signal)) => signal.clone(),
-                        None => {
+                        Some(w) if !w.task.is_finished() => w.signal.clone(),
+                        ended => {
+                            // A worker ends when it finds its lease lapsed
+                            // (the clock jumped, or renewals were late):
+                            // the lease being held again, another one takes
+                            // over, with the same signal, so the streaming
+                            // group's wake-ups still reach it.
+                            let signal = match ended {
+                                Some(w) => {
+                                    tracing::info!(mailbox.smtp = %m.smtp, "sync.worker_restarted");
+                                    w.signal.clone()
+                                }
+                                None => Arc::new(Signal::default()),
+                            };
                             let token = cancel.child_token();
-                            let signal = Arc::new(Signal::default());
-                            workers.insert(m.resource_id, (token.clone(), signal.clone()));
-                            tracker.spawn(mailbox_loop(
+                            let task = tracker.spawn(mailbox_loop(
                                 live_rx.clone(),
                                 m.resource_id,
                                 Wakes {
                                     mailbox: signal.clone(),
                                     outbox: outbox_wake.clone(),
                                 },
-                                token,
+                                token.clone(),
                             ));
+                            workers.insert(
+                                m.resource_id,
+                                Worker {
+                                    token,
+                                    signal: signal.clone(),
+                                    task,
+                                },
+                            );
                             signal
                         }
                     };
@@ -497,6 +515,13 @@ async fn lease_loop<E: Exchange>(
             _ = tokio::time::sleep(every) => {}
         }
     }
+}
+
+/// A mailbox worker as the lease loop keeps it.
+struct Worker {
+    token: CancellationToken,
+    signal: Arc<Signal>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// What wakes a mailbox worker (events, catch-ups) and what it wakes (the
@@ -641,8 +666,12 @@ async fn mailbox_loop<E: Exchange>(
                     poll.mul_f64(rand::rng().random_range(0.8..1.2))
                 }
             }
-            // The lease went elsewhere: this worker's job is over.
-            Ok(false) | Err(crate::sync::SyncError::LeaseLost) => break,
+            // The lease went elsewhere, or lapsed: this worker's job is
+            // over (the lease loop starts another if it holds it again).
+            Ok(false) | Err(crate::sync::SyncError::LeaseLost) => {
+                tracing::info!(resource.id = %resource_id, "sync.lease_gone");
+                break;
+            }
             Err(e) => {
                 failures += 1;
                 ctx.metrics.sync_error();

@@ -99,6 +99,36 @@ async fn a_ten_minute_outage_is_waited_out_and_every_request_answered_once() {
     r.sim.shutdown().await;
 }
 
+/// A daemon whose clock jumps past its leases (a suspended virtual machine,
+/// a long pause): its worker finds the lease lapsed and stops, the lease is
+/// taken again at the next round, and a new worker answers what came in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_paused_past_its_leases_takes_its_mailboxes_back() {
+    let r = rig(ServerVersion::Exchange2010_SP2).await;
+    // Leases renewed every 3 s, mailboxes polled every 100 ms: after the
+    // jump, the worker sees the lapsed lease long before the renewal.
+    let pacing = resa::runtime::Pacing {
+        lease: chrono::Duration::seconds(9),
+        poll: Duration::from_millis(100),
+        outbox_idle: Duration::from_millis(100),
+        reconcile: Duration::from_millis(300),
+    };
+    let watch = resa::sync::watch::WatchPacing {
+        enabled: false,
+        ..crate::daemon::test_watch()
+    };
+    let daemon = r.daemon_paced(r.db.store(), "a", pacing, watch);
+    r.invite(ALICE, "Avant", "2026-12-14T10:00:00", "2026-12-14T10:45:00")
+        .await;
+    r.responses(ALICE, 1).await;
+    r.clock.advance(chrono::Duration::hours(1));
+    invite_many(&r, "Après", 2).await;
+    r.responses(ALICE, 3).await;
+    exactly_one_answer_each(&r, "Après", 2).await;
+    daemon.shutdown().await;
+    r.sim.shutdown().await;
+}
+
 fn serve(config: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_resa"))
         .args(["serve", "--config"])
