@@ -74,7 +74,13 @@ pub const NOT_EXPORTED: &[&str] = &[
 
 /// Tables derived from the others and rebuilt on import, so not exported:
 /// the reports' rollup and its list of days to recompute.
-pub const DERIVED: &[&str] = &["report_days", "report_day_reasons", "report_day_orgs", "report_dirty"];
+pub const DERIVED: &[&str] = &[
+    "report_days",
+    "report_day_reasons",
+    "report_day_orgs",
+    "report_months",
+    "report_dirty",
+];
 
 /// One column as the JSON Schema describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -92,6 +92,124 @@ macro_rules! edges {
 }
 const EDGES: &str = edges!();
 
+/// The intervals of the duration scale lead times and approval delays are
+/// counted on in `report_months` (`report_duration_bounds()`, migration 0012).
+pub const DURATION_INTERVALS: usize = 32;
+
+/// `months`: the rows of `report_months` for the whole local months of the
+/// range, per selected resource; `loose`: the given columns of the other days
+/// of the range, the whole ones from `report_days` (before the first whole
+/// month and from the last one's end, all of them when there is none) and
+/// the edges computed. Together they cover the range as `DAYS` does. Binds
+/// $1 to $7.
+fn month_split(columns: &[&str]) -> String {
+    let of = |alias: &str| {
+        columns
+            .iter()
+            .map(|c| format!("{alias}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (rd, x) = (of("rd"), of("x"));
+    format!(
+        "WITH edges AS MATERIALIZED {EDGES},
+        -- Each selected resource's local days: d1 holds the range's start
+        -- (an edge), the days in (d1, dend) are whole, the months in
+        -- [mfirst, mlast) wholly inside them.
+        spans AS MATERIALIZED (
+            SELECT sc.id, a.d1, e.dend,
+                   (date_trunc('month', a.d1) + interval '1 month')::date AS mfirst,
+                   date_trunc('month', e.dend)::date AS mlast
+            FROM {SCOPE} sc
+            CROSS JOIN LATERAL (
+                SELECT ($1 AT TIME ZONE sc.time_zone)::date AS d1,
+                       (($2 - interval '1 microsecond') AT TIME ZONE sc.time_zone)::date AS d2
+            ) a
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN (a.d2 + 1)::timestamp AT TIME ZONE sc.time_zone <= $2
+                            THEN a.d2 + 1 ELSE a.d2 END AS dend
+            ) e
+        ),
+        months AS MATERIALIZED (
+            SELECT m.* FROM spans s
+            JOIN report_months m ON m.resource_id = s.id AND m.month >= s.mfirst AND m.month < s.mlast
+        ),
+        -- (OFFSET 0: two index ranges per resource, never a scan of the
+        -- whole rollup.)
+        loose AS MATERIALIZED (
+            SELECT rd.* FROM spans s
+            CROSS JOIN LATERAL (
+                SELECT {rd} FROM report_days rd
+                WHERE rd.resource_id = s.id AND rd.day > s.d1 AND rd.day < least(s.mfirst, s.dend)
+                OFFSET 0
+            ) rd
+            UNION ALL
+            SELECT rd.* FROM spans s
+            CROSS JOIN LATERAL (
+                SELECT {rd} FROM report_days rd
+                WHERE rd.resource_id = s.id AND rd.day >= greatest(s.mlast, s.mfirst)
+                  AND rd.day > s.d1 AND rd.day < s.dend
+                OFFSET 0
+            ) rd
+            UNION ALL
+            SELECT {x} FROM edges e, report_day_rows($1, $2, e.res, e.days) x
+        )"
+    )
+}
+
+/// CTEs ending in `{name}` (one row, column `median`): the median of the
+/// durations in `months.{values}` and `loose.{values}`, exactly as
+/// `percentile_cont(0.5)` gives it, `months.{cum}` counting each month's
+/// per interval of the scale. The counts say which intervals hold the two
+/// middle ranks; only the durations in those are sorted. Follows
+/// [`month_split`].
+fn exact_median(name: &str, values: &str, cum: &str) -> String {
+    let month_cum = (1..=DURATION_INTERVALS)
+        .map(|j| format!("coalesce(sum({cum}[{j}]), 0)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{name}_vals AS MATERIALIZED (
+            SELECT v, width_bucket(v, report_duration_bounds()) AS j FROM loose, unnest(loose.{values}) v
+        ),
+        -- How many durations lie in the first j intervals; the last is all.
+        {name}_cum AS (
+            SELECT array_agg((l.c + coalesce(m.c[l.j], 0))::int8 ORDER BY l.j) AS c
+            FROM (
+                SELECT g.k AS j, sum(count(v.j)) OVER (ORDER BY g.k) AS c
+                FROM generate_series(1, cardinality(report_duration_bounds())) g(k)
+                LEFT JOIN {name}_vals v ON v.j = g.k
+                GROUP BY g.k
+            ) l,
+            (SELECT ARRAY[{month_cum}] AS c FROM months) m
+        ),
+        -- The ranks percentile_cont(0.5) reads (1-based), the intervals
+        -- holding them, and how many durations lie below those.
+        {name}_span AS (
+            SELECT r.n, r.r1, r.r2, lo.j AS jlo, hi.j AS jhi, coalesce(c.c[lo.j - 1], 0) AS base
+            FROM {name}_cum c,
+                 LATERAL (SELECT n, (n - 1) / 2 + 1 AS r1, n / 2 + 1 AS r2
+                          FROM (SELECT coalesce(c.c[cardinality(c.c)], 0) AS n) t) r,
+                 LATERAL (SELECT min(j) AS j FROM generate_subscripts(c.c, 1) j WHERE c.c[j] >= r.r1) lo,
+                 LATERAL (SELECT min(j) AS j FROM generate_subscripts(c.c, 1) j WHERE c.c[j] >= r.r2) hi
+        ),
+        {name}_picked AS (
+            SELECT v FROM {name}_span s, months m,
+                 unnest(m.{values}[coalesce(m.{cum}[s.jlo - 1], 0) + 1 : m.{cum}[s.jhi]]) v
+            WHERE s.n > 0 AND m.{cum}[s.jhi] > coalesce(m.{cum}[s.jlo - 1], 0)
+            UNION ALL
+            SELECT v.v FROM {name}_span s, {name}_vals v WHERE s.n > 0 AND v.j BETWEEN s.jlo AND s.jhi
+        ),
+        {name} AS (
+            SELECT CASE WHEN s.n > 0
+                        THEN a.a[s.r1 - s.base] + 0.5 * (a.a[s.r2 - s.base] - a.a[s.r1 - s.base]) END AS median
+            FROM {name}_span s,
+                 (SELECT array_agg(v ORDER BY v) AS a
+                  FROM (SELECT v FROM {name}_picked ORDER BY v LIMIT (SELECT r2 - base FROM {name}_span)) q) a
+        )"
+    )
+}
+
 /// `days`: one row per selected resource and local day of the range, from
 /// the rollup for the days wholly inside it (after its first), computed for
 /// the others. Binds $1 to $7.
@@ -354,21 +472,34 @@ impl Store {
     /// approver's answer (the first approval or refusal that followed).
     pub async fn report_approvals(&self, f: &ReportFilter) -> Result<ApprovalStats> {
         let sql = format!(
-            "{DAYS},
-            vals AS (
-                SELECT unnest(rd.waits) AS v FROM report_days rd
-                WHERE rd.day_start > $1 AND rd.day_end <= $2 AND cardinality(rd.waits) > 0
-                  AND rd.resource_id IN (SELECT id FROM {SCOPE} s2)
+            "{split},
+            {median}
+            SELECT coalesce(sum(held), 0)::int8 AS held, coalesce(sum(approved), 0)::int8 AS approved,
+                   coalesce(sum(refused), 0)::int8 AS refused, coalesce(sum(undecided), 0)::int8 AS undecided,
+                   CASE WHEN sum(n) > 0 THEN sum(total) / sum(n)::float8 END AS mean,
+                   (SELECT median FROM wait_median) AS median,
+                   max(longest) AS max
+            FROM (
+                SELECT sum(held) AS held, sum(held_approved) AS approved, sum(held_refused) AS refused,
+                       sum(held_undecided) AS undecided, sum(wait_n) AS n, sum(wait_sum) AS total,
+                       max(wait_max) AS longest
+                FROM months
                 UNION ALL
-                SELECT unnest(x.waits) FROM edges e, report_day_rows($1, $2, e.res, e.days) x
-            )
-            SELECT coalesce(sum(held), 0)::int8 AS held, coalesce(sum(held_approved), 0)::int8 AS approved,
-                   coalesce(sum(held_refused), 0)::int8 AS refused,
-                   coalesce(sum(held_undecided), 0)::int8 AS undecided,
-                   CASE WHEN sum(wait_n) > 0 THEN sum(wait_sum) / sum(wait_n)::float8 END AS mean,
-                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM vals) AS median,
-                   max(wait_max) AS max
-            FROM days"
+                SELECT sum(held), sum(held_approved), sum(held_refused), sum(held_undecided), sum(wait_n),
+                       sum(wait_sum), max(wait_max)
+                FROM loose
+            ) parts",
+            split = month_split(&[
+                "held",
+                "held_approved",
+                "held_refused",
+                "held_undecided",
+                "wait_n",
+                "wait_sum",
+                "wait_max",
+                "waits"
+            ]),
+            median = exact_median("wait_median", "waits", "wait_cum"),
         );
         let r = self.report_row(&sql, f).await?;
         approval_row(&r)
@@ -394,23 +525,29 @@ impl Store {
     }
 
     /// Time from the request to the start of each accepted occurrence in the
-    /// range.
+    /// range. Whole local months come from `report_months` (migration 0012),
+    /// the other days from `report_days` and the edges; the median sorts one
+    /// interval of the duration scale only ([`exact_median`]).
     pub async fn report_lead_time(&self, f: &ReportFilter) -> Result<LeadTime> {
         let sql = format!(
-            "{DAYS},
-            vals AS (
-                SELECT unnest(rd.leads) AS v FROM report_days rd
-                WHERE rd.day_start > $1 AND rd.day_end <= $2 AND cardinality(rd.leads) > 0
-                  AND rd.resource_id IN (SELECT id FROM {SCOPE} s2)
+            "{split},
+            {median}
+            SELECT coalesce(sum(n), 0)::int8 AS n, coalesce(sum(b1), 0)::int8 AS b1,
+                   coalesce(sum(b2), 0)::int8 AS b2, coalesce(sum(b3), 0)::int8 AS b3,
+                   coalesce(sum(b4), 0)::int8 AS b4,
+                   CASE WHEN sum(n) > 0 THEN sum(total) / sum(n)::float8 END AS mean,
+                   (SELECT median FROM lead_median) AS median
+            FROM (
+                SELECT sum(lead_n) AS n, sum(lead_b1) AS b1, sum(lead_b2) AS b2, sum(lead_b3) AS b3,
+                       sum(lead_b4) AS b4, sum(lead_sum) AS total FROM months
                 UNION ALL
-                SELECT unnest(x.leads) FROM edges e, report_day_rows($1, $2, e.res, e.days) x
-            )
-            SELECT coalesce(sum(lead_n), 0)::int8 AS n, coalesce(sum(lead_b1), 0)::int8 AS b1,
-                   coalesce(sum(lead_b2), 0)::int8 AS b2, coalesce(sum(lead_b3), 0)::int8 AS b3,
-                   coalesce(sum(lead_b4), 0)::int8 AS b4,
-                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM vals) AS median,
-                   CASE WHEN sum(lead_n) > 0 THEN sum(lead_sum) / sum(lead_n)::float8 END AS mean
-            FROM days"
+                SELECT sum(lead_n), sum(lead_b1), sum(lead_b2), sum(lead_b3), sum(lead_b4), sum(lead_sum)
+                FROM loose
+            ) parts",
+            split = month_split(&[
+                "lead_n", "lead_b1", "lead_b2", "lead_b3", "lead_b4", "lead_sum", "leads"
+            ]),
+            median = exact_median("lead_median", "leads", "lead_cum"),
         );
         let r = self.report_row(&sql, f).await?;
         lead_row(&r)
@@ -788,7 +925,13 @@ impl Store {
     /// a little later: the list of dirty days, emptied by the refresh, holds
     /// dead rows that every report's check for work would otherwise read.
     pub async fn analyze_reports(&self) -> Result<()> {
-        for table in ["report_dirty", "report_days", "report_day_reasons", "report_day_orgs"] {
+        for table in [
+            "report_dirty",
+            "report_days",
+            "report_day_reasons",
+            "report_day_orgs",
+            "report_months",
+        ] {
             sqlx::query(&format!("VACUUM (ANALYZE) {table}"))
                 .execute(self.pool())
                 .await?;

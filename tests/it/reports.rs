@@ -881,9 +881,22 @@ async fn filters(store: &Store) -> Vec<ReportFilter> {
     let sites = ids("SELECT id FROM sites ORDER BY slug, id").await;
     let types = ids("SELECT id FROM resource_types ORDER BY slug").await;
     let resources = ids("SELECT id FROM resources ORDER BY name").await;
-    let whole = ReportFilter::range(paris(14, 0, 0), paris(31, 0, 0) + Duration::days(2));
+    let local = |m: u32, d: u32, h: u32| {
+        chrono_tz::Europe::Paris
+            .with_ymd_and_hms(2026, m, d, h, 0, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    // March is a whole month of it: lead times come from the months' rollup.
+    let whole = ReportFilter::range(local(2, 20, 0), local(4, 10, 0));
     let mut out = vec![
         whole.clone(),
+        ReportFilter::range(paris(14, 0, 0), paris(31, 0, 0) + Duration::days(2)),
+        // Exactly March: its first day is an edge, so no whole month.
+        ReportFilter::range(local(3, 1, 0), local(4, 1, 0)),
+        // March whole, April cut an hour before its end.
+        ReportFilter::range(local(2, 28, 12), local(4, 30, 23)),
         ReportFilter::range(paris(17, 10, 17), paris(27, 15, 43)),
         ReportFilter::range(paris(18, 9, 20), paris(18, 21, 5)),
         ReportFilter::range(paris(19, 0, 0), paris(20, 0, 0)),
@@ -1029,6 +1042,91 @@ async fn the_rollup_gives_the_figures_of_the_direct_computation() {
     store.report_rebuild(&mut c).await.expect("rebuild");
     drop(c);
     assert_eq!(both_ways(store, &filters(store).await[1]).await.0, before);
+}
+
+/// The lead-time median stays exact when whole months of the range give it:
+/// its two middle lead times may lie in different intervals of the scale the
+/// months are counted on, and the days outside whole months add theirs.
+#[tokio::test]
+async fn the_lead_time_median_is_exact_across_months_and_intervals() {
+    let db = test_db().await;
+    let store = db.store();
+    let intervals: i32 = sqlx::query_scalar("SELECT cardinality(report_duration_bounds())")
+        .fetch_one(store.pool())
+        .await
+        .expect("bounds");
+    assert_eq!(
+        usize::try_from(intervals).ok(),
+        Some(resa::store::reports::DURATION_INTERVALS)
+    );
+    let room = room_fixture(store, "salle-delais@resa.invalid", "sim", 10).await.room;
+    let local = |m: u32, d: u32, h: u32| {
+        chrono_tz::Europe::Paris
+            .with_ymd_and_hms(2026, m, d, h, 0, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    // Four meetings in May asked 10 minutes, 2 hours, 5 days and 40 days
+    // ahead, and one on 2 June asked 3 days ahead.
+    let meetings = [
+        (local(5, 5, 10), 600.0),
+        (local(5, 12, 10), 7200.0),
+        (local(5, 19, 10), 432_000.0),
+        (local(5, 26, 10), 3_456_000.0),
+        (local(6, 2, 10), 259_200.0),
+    ];
+    for (i, (start, lead)) in meetings.iter().enumerate() {
+        sqlx::query(
+            "WITH b AS (
+                INSERT INTO bookings (resource_id, uid, source, organiser_address, status, requested_at)
+                VALUES ($1, $2, 'web', 'agent@resa.invalid', 'accepted', $3 - make_interval(secs => $4))
+                RETURNING id
+             )
+             INSERT INTO occurrences (booking_id, resource_id, original_start, period, blocked, status)
+             SELECT b.id, $1, $3, tstzrange($3, $3 + interval '1 hour'), tstzrange($3, $3 + interval '1 hour'),
+                    'accepted'
+             FROM b",
+        )
+        .bind(room.id)
+        .bind(format!("delai-{i}"))
+        .bind(start)
+        .bind(lead)
+        .execute(store.pool())
+        .await
+        .expect("meeting");
+    }
+    let median = |from: DateTime<Utc>, to: DateTime<Utc>| async move {
+        let f = ReportFilter::range(from, to);
+        let rollup = store.report_lead_time(&f).await.expect("lead time");
+        let direct = store.report_lead_time_direct(&f).await.expect("direct");
+        assert_eq!(rollup, direct, "{from} to {to}");
+        (rollup.occurrences, rollup.median_seconds)
+    };
+    // May alone: the middle two (2 hours and 5 days) are in different
+    // intervals.
+    assert_eq!(
+        median(local(4, 20, 0), local(6, 1, 0)).await,
+        (4, Some((7200.0 + 432_000.0) / 2.0))
+    );
+    let months: i64 = sqlx::query_scalar("SELECT count(*) FROM report_months WHERE lead_n > 0 AND resource_id = $1")
+        .bind(room.id)
+        .fetch_one(store.pool())
+        .await
+        .expect("months");
+    assert_eq!(months, 2, "May and June are in the months' rollup");
+    // With 2 June, a day outside any whole month: the middle one is its.
+    assert_eq!(median(local(4, 20, 0), local(6, 10, 0)).await, (5, Some(259_200.0)));
+    // No whole month; a range starting at a meeting's start (an edge day).
+    assert_eq!(median(local(5, 12, 10), local(5, 27, 0)).await, (3, Some(432_000.0)));
+    assert_eq!(median(local(7, 1, 0), local(9, 1, 0)).await, (0, None));
+    // A change to one month reaches its rollup at the next report.
+    sqlx::query("UPDATE occurrences SET status = 'cancelled' WHERE lower(period) = $1")
+        .bind(local(5, 26, 10))
+        .execute(store.pool())
+        .await
+        .expect("cancel");
+    assert_eq!(median(local(4, 20, 0), local(6, 1, 0)).await, (3, Some(7200.0)));
 }
 
 /// `resa bench --only reports` times the eight report queries and the
