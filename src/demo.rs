@@ -953,7 +953,6 @@ impl Demo {
             .map_err(|e| e.to_string())?;
         let metrics = Arc::new(Metrics::default());
         let exchange = EwsExchange::new(Arc::new(client), true, chrono_tz::Europe::Paris).with_metrics(metrics.clone());
-        let web_exchange = exchange.clone();
         let ctx = SyncContext {
             store: store.clone(),
             exchanges: HashMap::from([(ENDPOINT.to_owned(), exchange)]),
@@ -983,11 +982,7 @@ impl Demo {
             // Plain HTTP on loopback.
             secure_cookies: false,
             exchange_endpoints: vec![ENDPOINT.to_owned()],
-            booking_sink: Arc::new(crate::exchange::web_sink::ExchangeBookingSink {
-                store: store.clone(),
-                exchanges: HashMap::from([(ENDPOINT.to_owned(), web_exchange)]),
-                outbox_wake: Some(daemon.outbox_wake()),
-            }),
+            outbox_wake: Some(daemon.outbox_wake()),
         };
         let demo_login = Arc::new(demo_accounts(&store, &people).await?);
         let app = crate::runtime::ops_router(store.clone(), metrics)

@@ -168,29 +168,6 @@ impl<E: Exchange + Clone> Reloader<E> {
     }
 }
 
-/// The web site's bookings made in Exchange through the clients of the
-/// moment, so a reloaded endpoint serves the web site too.
-pub struct LiveBookingSink {
-    pub store: Store,
-    pub live: tokio::sync::watch::Receiver<Arc<Live<EwsExchange>>>,
-    pub outbox_wake: Arc<Notify>,
-}
-
-impl crate::web::sink::WebBookingSink for LiveBookingSink {
-    fn create_meeting<'a>(&'a self, meeting: &'a crate::web::sink::WebMeeting) -> crate::web::sink::SinkFuture<'a> {
-        let sink = crate::exchange::web_sink::ExchangeBookingSink {
-            store: self.store.clone(),
-            exchanges: self.live.borrow().ctx.exchanges.clone(),
-            outbox_wake: None,
-        };
-        Box::pin(async move { sink.create_meeting(meeting).await })
-    }
-
-    fn outbox_queued(&self) {
-        self.outbox_wake.notify_one();
-    }
-}
-
 /// Waits for the next reload; never, once nothing can reload any more.
 async fn reloaded<T>(rx: &mut tokio::sync::watch::Receiver<T>) {
     if rx.changed().await.is_err() {
@@ -959,11 +936,7 @@ pub async fn serve(cfg: Config, config_path: &std::path::Path) -> Result<(), Str
         secret_key,
         secure_cookies: cfg.web.secure_cookies,
         exchange_endpoints: cfg.exchange.iter().map(|e| e.name.clone()).collect(),
-        booking_sink: Arc::new(LiveBookingSink {
-            store: store.clone(),
-            live: reloader.subscribe(),
-            outbox_wake: daemon.outbox_wake(),
-        }),
+        outbox_wake: Some(daemon.outbox_wake()),
     };
     let ops = ops_router(store.clone(), metrics.clone());
     let http_cancel = cancel.clone();

@@ -8,7 +8,6 @@
 
 pub mod convert;
 pub mod ews;
-pub mod web_sink;
 
 use crate::domain::When;
 use chrono::{DateTime, Utc};
@@ -114,8 +113,9 @@ pub struct CalendarEntry {
     pub response: Option<String>,
 }
 
-/// A meeting resa creates in a resource calendar.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A meeting resa creates in a resource calendar (a booking made on the web
+/// site; the outbox carries it as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewMeeting {
     pub uid: String,
     pub subject: String,

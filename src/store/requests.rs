@@ -580,6 +580,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // A booking made on the web site becomes a meeting in the resource
+        // calendar, its organiser invited, through the outbox: created once,
+        // whether Exchange is away now or this process stops before it is.
+        if req.source == Source::Web
+            && req.exchange_item_id.is_none()
+            && !matches!(decision.outcome, Outcome::Decline { .. })
+        {
+            queue_web_meeting(&mut tx, req, booking_id, &decision, &message, now).await?;
+        }
         tx.commit().await?;
         Ok(Recorded::Decided {
             booking_id,
@@ -1047,6 +1056,58 @@ async fn upsert_occurrence(
     .bind(range(start, end))
     .bind(range(blocked_start, blocked_end))
     .bind(status)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The outbox command that creates a web booking in its resource calendar
+/// (`sync::outbox`): the first occurrence's times, the pattern of a series,
+/// the decision's text as the body; shown tentative while held.
+async fn queue_web_meeting(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    req: &IncomingRequest,
+    booking_id: Uuid,
+    decision: &Decision,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (start, end, recurrence) = match &req.when {
+        When::Single { start, end } => (*start, *end, None),
+        When::Series(r) => {
+            let first: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT lower(period), upper(period) FROM occurrences WHERE booking_id = $1
+                 ORDER BY original_start LIMIT 1",
+            )
+            .bind(booking_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some((start, end)) = first else {
+                return Err(StoreError::Invalid("a web series without occurrences".into()));
+            };
+            (start, end, Some((**r).clone()))
+        }
+    };
+    let meeting = crate::exchange::NewMeeting {
+        uid: req.uid.clone(),
+        subject: req.subject.clone().unwrap_or_default(),
+        body: message.to_owned(),
+        start,
+        end,
+        attendee: req.organiser_address.clone(),
+        tentative: matches!(decision.outcome, Outcome::Hold { .. }),
+        recurrence,
+    };
+    let payload = serde_json::to_value(&meeting).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO outbox (resource_id, booking_id, kind, idempotency_key, payload, next_attempt_at, created_at)
+         VALUES ($1, $2, 'create_meeting', $3, $4, $5, $5)",
+    )
+    .bind(req.resource_id)
+    .bind(booking_id)
+    .bind(format!("create:{booking_id}"))
+    .bind(payload)
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -2,7 +2,7 @@
 //! retries and backoff, exactly once in effect.
 
 use super::{SyncContext, SyncError};
-use crate::exchange::{Exchange, ExchangeError, ReplyKind};
+use crate::exchange::{Exchange, ExchangeError, NewMeeting, ReplyKind};
 use crate::store::sync::OutboxCommand;
 use chrono::Duration;
 
@@ -96,8 +96,10 @@ impl<E: Exchange> SyncContext<E> {
     }
 
     async fn effect(&self, exchange: &E, c: &OutboxCommand) -> Result<(), ExchangeError> {
-        if c.kind == "cancel_meeting" {
-            return cancel_meeting(exchange, c).await;
+        match c.kind.as_str() {
+            "cancel_meeting" => return cancel_meeting(exchange, c).await,
+            "create_meeting" => return create_meeting(exchange, c).await,
+            _ => {}
         }
         // Messages, and final answers of validation circuits (sent to the
         // meeting in the calendar, its request being gone), are sent there.
@@ -120,6 +122,26 @@ impl<E: Exchange> SyncContext<E> {
         let body = c.payload["body"].as_str().unwrap_or_default();
         exchange.reply(&c.mailbox, item, kind, body).await
     }
+}
+
+/// A booking made on the web site (`store::requests`), created in its
+/// resource calendar with its organiser invited. A meeting with its UID
+/// already there was created before a crash, and is not created again.
+async fn create_meeting<E: Exchange>(exchange: &E, c: &OutboxCommand) -> Result<(), ExchangeError> {
+    let meeting: NewMeeting = serde_json::from_value(c.payload.clone())
+        .map_err(|e| ExchangeError::Permanent(format!("a meeting to create that cannot be read: {e}")))?;
+    let entries = exchange
+        .calendar(
+            &c.mailbox,
+            meeting.start - Duration::hours(1),
+            meeting.end + Duration::hours(1),
+        )
+        .await?;
+    if entries.iter().any(|e| e.uid.as_deref() == Some(meeting.uid.as_str())) {
+        tracing::info!(outbox.id = c.id, mailbox.smtp = %c.mailbox, "outbox.meeting_already_there");
+        return Ok(());
+    }
+    exchange.create_meeting(&c.mailbox, &meeting).await
 }
 
 /// A booking cancelled on the web site (`store::cancel`): its meeting is

@@ -13,7 +13,6 @@ use crate::store::web::{HeldBooking, ManagerVerdict};
 use crate::web::WebState;
 use crate::web::error::{Result, WebError};
 use crate::web::session::{Role, User};
-use crate::web::sink::WebMeeting;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -41,12 +40,13 @@ pub struct Booked {
     pub message: String,
     /// The reason codes of a decline or a hold.
     pub reasons: Vec<&'static str>,
-    /// True when the meeting could not be handed to Exchange.
-    pub sink_failed: bool,
+    /// An accepted or held booking's meeting waits in the outbox, to be
+    /// created in the resource's Exchange calendar (`sync::outbox`).
+    pub queued: bool,
 }
 
-/// Decides a booking with the rule engine, as the user, and hands an
-/// accepted or held one to Exchange.
+/// Decides a booking with the rule engine, as the user; an accepted or held
+/// one is queued, in the decision's transaction, for creation in Exchange.
 pub async fn book(state: &WebState, user: &User, input: BookInput) -> Result<Booked> {
     if input.end <= input.start {
         return Err(WebError::BadRequest("end before start".into()));
@@ -62,7 +62,7 @@ pub async fn book(state: &WebState, user: &User, input: BookInput) -> Result<Boo
     let uid = format!("resa-web-{}", Uuid::new_v4());
     let request = IncomingRequest {
         resource_id: resource.id,
-        uid: uid.clone(),
+        uid,
         sequence: 0,
         source: Source::Web,
         organiser_address: address.clone(),
@@ -89,26 +89,9 @@ pub async fn book(state: &WebState, user: &User, input: BookInput) -> Result<Boo
     else {
         return Err(WebError::Internal("a new web booking was already decided".into()));
     };
-    let mut sink_failed = false;
-    if matches!(decision.kind(), "accept" | "accept_partially" | "hold") {
-        let meeting = WebMeeting {
-            booking_id,
-            uid,
-            resource_id: resource.id,
-            resource_mailbox: resource.mailbox_smtp.clone(),
-            organiser_person_id: user.person_id,
-            organiser_address: address,
-            subject,
-            start: input.start,
-            end: input.end,
-            outcome: decision.kind().to_owned(),
-            message: message.clone(),
-            recurrence: input.recurrence,
-        };
-        if let Err(e) = state.booking_sink.create_meeting(&meeting).await {
-            tracing::error!(booking.id = %booking_id, error = %e, "web: the meeting could not be created in Exchange");
-            sink_failed = true;
-        }
+    let queued = decision.kind() != "decline";
+    if queued {
+        state.outbox_queued();
     }
     tracing::info!(booking.id = %booking_id, decision = decision.kind(), "web: booking decided");
     Ok(Booked {
@@ -116,7 +99,7 @@ pub async fn book(state: &WebState, user: &User, input: BookInput) -> Result<Boo
         outcome: decision.kind(),
         reasons: decision.reason_codes(),
         message,
-        sink_failed,
+        queued,
     })
 }
 
@@ -160,7 +143,7 @@ pub async fn cancel(state: &WebState, user: &User, id: Uuid, comment: &str) -> R
     let WebCancelled::Done { told_organiser } = done else {
         return Ok(false);
     };
-    state.booking_sink.outbox_queued();
+    state.outbox_queued();
     state
         .store
         .record_audit(

@@ -282,7 +282,7 @@ pub async fn book(State(state): State<WebState>, ctx: Ctx, bytes: axum::body::By
         "outcome": booked.outcome,
         "reasons": booked.reasons,
         "message": booked.message,
-        "exchange": if booked.sink_failed { "failed" } else { "handed_over" },
+        "exchange": if booked.queued { "queued" } else { "none" },
     });
     Ok((axum::http::StatusCode::CREATED, Json(answer)).into_response())
 }

@@ -566,11 +566,6 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "Une série réservée sur le site compte au plus 260 dates sur trois ans.",
         "A series booked on the site has at most 260 dates within three years.",
     ),
-    (
-        "book.sink_failed",
-        "La décision est enregistrée, mais la création dans Outlook a échoué ; elle sera retentée.",
-        "The decision is recorded, but creating it in Outlook failed; it will be retried.",
-    ),
     ("approvals.title", "Demandes à valider", "Requests to approve"),
     ("approvals.none", "Aucune demande en attente.", "No pending requests."),
     (

@@ -10,7 +10,7 @@
 //! Map: [`session`] owns cookies, sessions, CSRF and roles; [`error`] the error
 //! enum and error pages; [`i18n`] the French and English texts; [`headers`]
 //! the security headers; [`pages`] the HTML handlers; [`api`] the JSON API and
-//! its OpenAPI document; [`sink`] the port that creates web bookings in Exchange.
+//! its OpenAPI document.
 
 pub mod actions;
 pub mod api;
@@ -19,7 +19,6 @@ pub mod headers;
 pub mod i18n;
 pub mod pages;
 pub mod session;
-pub mod sink;
 
 use crate::clock::SharedClock;
 use crate::directory::DirectorySettings;
@@ -29,7 +28,6 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 
 pub use error::WebError;
-pub use sink::{BookingSinkError, NoopBookingSink, RecordingBookingSink, WebBookingSink, WebMeeting};
 
 /// A directory group whose members administer resa (`directory:group` in
 /// the configuration, the group named by its sAMAccountName).
@@ -99,8 +97,21 @@ pub struct WebState {
     pub secure_cookies: bool,
     /// The `[[exchange]]` endpoint names a new resource may be served by.
     pub exchange_endpoints: Vec<String>,
-    /// Creates web bookings in the resource calendars.
-    pub booking_sink: Arc<dyn WebBookingSink>,
+    /// The outbox worker of this process, woken when the site queued
+    /// commands for Exchange (a booking to create, a cancellation, a
+    /// message); `None` when no daemon runs in the process, whose outbox
+    /// worker then finds them at its next idle round.
+    pub outbox_wake: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl WebState {
+    /// The site committed outbox commands: the worker of this process, if
+    /// any, sends them now.
+    pub fn outbox_queued(&self) {
+        if let Some(wake) = &self.outbox_wake {
+            wake.notify_one();
+        }
+    }
 }
 
 impl std::fmt::Debug for WebState {

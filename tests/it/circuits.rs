@@ -364,7 +364,7 @@ fn web_state(r: &Rig) -> resa::web::WebState {
         secret_key: Arc::from(SECRET),
         secure_cookies: false,
         exchange_endpoints: vec!["sim".into()],
-        booking_sink: Arc::new(resa::web::sink::RecordingBookingSink::default()),
+        outbox_wake: None,
     }
 }
 

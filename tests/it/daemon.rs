@@ -4,7 +4,7 @@
 
 use crate::harness::{TestDb, person, room_fixture, test_db};
 use chrono::{DateTime, TimeZone, Utc};
-use resa::clock::{ManualClock, SharedClock};
+use resa::clock::{Clock as _, ManualClock, SharedClock};
 use resa::ews::client::{Auth, Client, ClientConfig};
 use resa::ews::ntlm::NtlmCredentials;
 use resa::ews::soap::ServerVersion;
@@ -287,6 +287,40 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// A booking of the room made on the web site by Alice, recorded as the
+    /// site records it (its meeting queued in the outbox); returns its id.
+    pub async fn web_booking(&self, uid: &str, subject: &str, start: DateTime<Utc>) -> Uuid {
+        use resa::store::requests::{IncomingRequest, Recorded};
+        let now = self.clock.now();
+        let request = IncomingRequest {
+            resource_id: self.room,
+            uid: uid.into(),
+            sequence: 0,
+            source: resa::store::bookings::Source::Web,
+            organiser_address: ALICE.into(),
+            organiser_name: Some("Alice Martin".into()),
+            subject: Some(subject.into()),
+            attendees: 2,
+            when: resa::domain::When::Single {
+                start,
+                end: start + chrono::Duration::hours(1),
+            },
+            exchange_item_id: None,
+            requested_at: now,
+        };
+        match self.db.store().record_request(&request, now).await.expect("recorded") {
+            Recorded::Decided {
+                booking_id, decision, ..
+            } => {
+                assert_eq!(decision.kind(), "accept", "{decision:?}");
+                booking_id
+            }
+            other => panic!("not decided: {other:?}"),
+        }
+    }
+}
+
 pub(crate) fn response_of(items: &[Value], subject: &str) -> Value {
     items
         .iter()
@@ -473,56 +507,81 @@ async fn reconciliation_reports_calendar_edits_that_did_not_come_through_resa() 
     r.sim.shutdown().await;
 }
 
+/// The items of a mailbox's calendar in the simulator.
+pub(crate) async fn calendar_items(r: &Rig, smtp: &str) -> Vec<Value> {
+    r.control_get(&format!("/mailboxes/{smtp}/calendar")).await["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits until the room's calendar holds an item with `subject`; returns
+/// how many it holds.
+pub(crate) async fn wait_in_calendar(r: &Rig, subject: &str) -> usize {
+    for _ in 0..200 {
+        let n = calendar_items(r, ROOM)
+            .await
+            .iter()
+            .filter(|i| i["subject"] == subject)
+            .count();
+        if n > 0 {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{subject} is not in {ROOM}'s calendar: {:?}",
+        calendar_items(r, ROOM).await
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_web_booking_is_created_in_the_resource_calendar_with_the_agent_invited() {
-    use resa::exchange::web_sink::ExchangeBookingSink;
-    use resa::web::sink::{WebBookingSink, WebMeeting};
+async fn a_web_booking_is_created_in_the_resource_calendar_once_even_when_exchange_is_away() {
     let r = rig(ServerVersion::Exchange2010_SP2).await;
-    let clock: SharedClock = Arc::new(r.clock.clone());
-    let sink = ExchangeBookingSink {
-        store: r.db.store().clone(),
-        exchanges: HashMap::from([("sim".to_owned(), r.exchange(clock))]),
-        outbox_wake: None,
-    };
-    let paris = chrono_tz::Europe::Paris;
-    let start = paris
+    let daemon = r.daemon(r.db.store(), "a");
+    // Exchange is away for ten minutes.
+    let until = r.clock.now() + chrono::Duration::minutes(10);
+    r.control("/faults", json!({ "faults": [{ "kind": "outage", "until": until }] }))
+        .await;
+    let start = chrono_tz::Europe::Paris
         .with_ymd_and_hms(2026, 12, 9, 10, 0, 0)
         .single()
         .expect("valid")
         .with_timezone(&Utc);
-    let meeting = WebMeeting {
-        booking_id: Uuid::new_v4(),
-        uid: "web-0001".into(),
-        resource_id: r.room,
-        resource_mailbox: ROOM.into(),
-        organiser_person_id: Uuid::new_v4(),
-        organiser_address: ALICE.into(),
-        subject: "Réservée sur le site".into(),
-        start,
-        end: start + chrono::Duration::hours(1),
-        outcome: "accept".into(),
-        message: "Votre demande est acceptée.".into(),
-        recurrence: None,
+    let booking = r.web_booking("web-0001", "Réservée sur le site", start).await;
+    daemon.outbox_wake().notify_one();
+    // The command waits for its next attempt, a few (simulated) seconds on.
+    let attempts = async {
+        loop {
+            let (attempts, status): (i32, String) =
+                sqlx::query_as("SELECT attempts, status FROM outbox WHERE booking_id = $1 AND kind = 'create_meeting'")
+                    .bind(booking)
+                    .fetch_one(r.db.pool())
+                    .await
+                    .expect("outbox");
+            if attempts >= 1 || status != "pending" {
+                return (attempts, status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     };
-    sink.create_meeting(&meeting).await.expect("created in Exchange");
-    let url = format!("{}/mailboxes/{ROOM}/calendar", r.sim.control_url());
-    let bytes = r
-        .http
-        .get(url)
-        .send()
+    let (attempts, status) = tokio::time::timeout(Duration::from_secs(20), attempts)
         .await
-        .expect("calendar")
-        .bytes()
-        .await
-        .expect("body");
-    let calendar: Value = serde_json::from_slice(&bytes).expect("json");
-    let items = calendar["items"].as_array().cloned().unwrap_or_default();
-    assert!(
-        items
-            .iter()
-            .any(|i| i["subject"] == "Réservée sur le site" && i["start"] == json!(start)),
-        "{calendar}"
+        .expect("the outbox worker tried");
+    assert_eq!(
+        (attempts, status.as_str()),
+        (1, "pending"),
+        "Exchange was away: tried again later"
     );
+    assert!(calendar_items(&r, ROOM).await.is_empty());
+    r.clock.advance(chrono::Duration::minutes(11));
+    assert_eq!(wait_in_calendar(&r, "Réservée sur le site").await, 1);
+    let item = calendar_items(&r, ROOM)
+        .await
+        .into_iter()
+        .find(|i| i["subject"] == "Réservée sur le site")
+        .expect("the meeting");
+    assert_eq!(item["start"], json!(start));
     let invited = r.inbox(ALICE).await;
     assert!(
         invited
@@ -530,6 +589,45 @@ async fn a_web_booking_is_created_in_the_resource_calendar_with_the_agent_invite
             .any(|i| i["kind"] == "MeetingRequest" && i["subject"] == "Réservée sur le site"),
         "the agent sees it in Outlook: {invited:?}"
     );
+
+    // The daemon died after creating it but before saying so: the command
+    // runs again, finds the meeting there, and creates nothing more.
+    sqlx::query(
+        "UPDATE outbox SET status = 'pending', done_at = NULL, next_attempt_at = $2
+         WHERE booking_id = $1 AND kind = 'create_meeting'",
+    )
+    .bind(booking)
+    .bind(r.clock.now())
+    .execute(r.db.pool())
+    .await
+    .expect("replayed");
+    daemon.outbox_wake().notify_one();
+    let done = async {
+        loop {
+            let status: String =
+                sqlx::query_scalar("SELECT status FROM outbox WHERE booking_id = $1 AND kind = 'create_meeting'")
+                    .bind(booking)
+                    .fetch_one(r.db.pool())
+                    .await
+                    .expect("outbox");
+            if status == "done" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), done)
+        .await
+        .expect("the replayed command is done");
+    assert_eq!(wait_in_calendar(&r, "Réservée sur le site").await, 1, "created once");
+    let requests = r
+        .inbox(ALICE)
+        .await
+        .iter()
+        .filter(|i| i["kind"] == "MeetingRequest" && i["subject"] == "Réservée sur le site")
+        .count();
+    assert_eq!(requests, 1, "invited once");
+    daemon.shutdown().await;
     r.sim.shutdown().await;
 }
 

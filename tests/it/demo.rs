@@ -331,16 +331,27 @@ async fn the_demo_serves_the_web_site_with_a_demonstration_sign_in_by_role() {
         .await;
     assert_eq!(status, 303, "{to}");
     assert!(to.starts_with("/bookings/") && !to.contains("msg="), "{to}");
-    let bytes = reqwest::get(format!(
-        "{}/mailboxes/salle.cezanne@plainecommune.fr/calendar",
-        demo.sim.control_url()
-    ))
-    .await
-    .expect("control API")
-    .bytes()
-    .await
-    .expect("body");
-    let calendar: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    // The daemon's outbox worker, woken by the site, creates it.
+    let mut calendar = serde_json::Value::Null;
+    for _ in 0..200 {
+        let bytes = reqwest::get(format!(
+            "{}/mailboxes/salle.cezanne@plainecommune.fr/calendar",
+            demo.sim.control_url()
+        ))
+        .await
+        .expect("control API")
+        .bytes()
+        .await
+        .expect("body");
+        calendar = serde_json::from_slice(&bytes).expect("json");
+        if calendar["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i["subject"] == "Démonstration du site"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(
         calendar["items"]
             .as_array()

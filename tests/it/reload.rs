@@ -7,11 +7,10 @@ use resa::clock::SharedClock;
 use resa::config::{self, SecretSource};
 use resa::ews::soap::ServerVersion;
 use resa::metrics::Metrics;
-use resa::runtime::{self, Daemon, LiveBookingSink, Pacing, Reload};
+use resa::runtime::{self, Daemon, Pacing, Reload};
 use resa::sim::{SimHandle, SimOptions, Simulator};
 use resa::sync::SyncContext;
 use resa::sync::watch::WatchPacing;
-use resa::web::sink::{WebBookingSink, WebMeeting};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -194,35 +193,28 @@ async fn a_reload_moves_the_daemon_to_another_exchange_without_losing_or_doublin
     assert_eq!(responses_in(&r.http, &a, ALICE).await.len(), 1);
     assert_eq!(decisions(&r).await, 2);
     // The web site's bookings go to the new server too.
-    let sink = LiveBookingSink {
-        store: r.db.store().clone(),
-        live: running.reload.subscribe(),
-        outbox_wake: Arc::new(tokio::sync::Notify::new()),
-    };
     let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 4, 9, 0, 0)
         .single()
         .expect("valid");
-    let meeting = WebMeeting {
-        booking_id: uuid::Uuid::new_v4(),
-        uid: "web-apres-rechargement".into(),
-        resource_id: r.room,
-        resource_mailbox: ROOM.into(),
-        organiser_person_id: uuid::Uuid::new_v4(),
-        organiser_address: ALICE.into(),
-        subject: "Réservée sur le site".into(),
-        start,
-        end: start + chrono::Duration::hours(1),
-        outcome: "accept".into(),
-        message: "Votre demande est acceptée.".into(),
-        recurrence: None,
-    };
-    sink.create_meeting(&meeting).await.expect("created in Exchange");
-    let calendar = r.control_get(&format!("/mailboxes/{ROOM}/calendar")).await;
+    r.web_booking("web-apres-rechargement", "Réservée sur le site", start)
+        .await;
+    running.daemon.outbox_wake().notify_one();
+    assert_eq!(crate::daemon::wait_in_calendar(&r, "Réservée sur le site").await, 1);
+    let old: Value = r
+        .http
+        .get(format!("{}/mailboxes/{ROOM}/calendar", a.control_url()))
+        .send()
+        .await
+        .expect("control")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice(&b).expect("json"))
+        .expect("body");
     assert!(
-        calendar["items"]
+        old["items"]
             .as_array()
-            .is_some_and(|items| items.iter().any(|i| i["subject"] == "Réservée sur le site")),
-        "{calendar}"
+            .is_some_and(|items| items.iter().all(|i| i["subject"] != "Réservée sur le site")),
+        "nothing reaches the old server: {old}"
     );
 
     // A file with a problem is refused and the daemon keeps its settings.
@@ -238,7 +230,8 @@ async fn a_reload_moves_the_daemon_to_another_exchange_without_losing_or_doublin
         response_of(&r.responses(BOB, 1).await, "Toujours là")["response"],
         "Accept"
     );
-    assert_eq!(decisions(&r).await, 3);
+    // Two invitations and the web booking before, this one now.
+    assert_eq!(decisions(&r).await, 4);
     running.daemon.shutdown().await;
     a.shutdown().await;
 }

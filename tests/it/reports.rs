@@ -510,7 +510,7 @@ fn web(k: &Known) -> Web {
             secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
             secure_cookies: false,
             exchange_endpoints: vec!["pc".into()],
-            booking_sink: Arc::new(resa::web::RecordingBookingSink::default()),
+            outbox_wake: None,
         },
     }
 }

@@ -341,7 +341,7 @@ async fn site_with_admin(r: &Rig) -> (resa::web::WebState, (String, String)) {
         secret_key: std::sync::Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,
         exchange_endpoints: vec!["sim".into()],
-        booking_sink: std::sync::Arc::new(resa::web::NoopBookingSink),
+        outbox_wake: None,
     };
     let bob =
         r.db.store()

@@ -689,7 +689,7 @@ fn web_state(s: &Store, now: DateTime<Utc>) -> resa::web::WebState {
         secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,
         exchange_endpoints: vec!["sim".into()],
-        booking_sink: Arc::new(resa::web::RecordingBookingSink::default()),
+        outbox_wake: None,
     }
 }
 
@@ -1425,9 +1425,7 @@ async fn a_car_at_this_site_at_this_time_is_asked_on_the_web_and_named() {
     let db = test_db().await;
     let s = db.store();
     let f = fleet(s).await;
-    let mut alice = Browser::new(s, f.alice, monday()).await;
-    let sink = Arc::new(resa::web::RecordingBookingSink::default());
-    alice.state.booking_sink = sink.clone();
+    let alice = Browser::new(s, f.alice, monday()).await;
     let (status, body) = alice.get("/vehicules").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Un véhicule à ce site, à cette heure"), "{body}");
@@ -1461,46 +1459,43 @@ async fn a_car_at_this_site_at_this_time_is_asked_on_the_web_and_named() {
     // 40 km: the electric Zoé's 150 km cover it, so it is chosen and named.
     let (status, _) = post(ask("2026-12-01", "09:00", "12:00", "Bobigny", "40")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let meetings = sink.meetings();
-    assert_eq!(meetings.len(), 1, "the meeting is sent to Exchange");
-    assert_eq!(meetings[0].resource_mailbox, POOL);
-    assert_eq!(meetings[0].outcome, "accept");
+    let meetings = crate::web::queued_meetings(s).await;
+    assert_eq!(meetings.len(), 1, "the meeting is queued for Exchange");
+    let (booking, mailbox, meeting) = &meetings[0];
+    assert_eq!(mailbox, POOL);
+    assert!(!meeting.tentative);
     assert!(
-        meetings[0]
-            .message
+        meeting
+            .body
             .contains("Attribué : Renault Zoé (immatriculation GH-123-IJ)"),
         "{}",
-        meetings[0].message
+        meeting.body
     );
-    assert_eq!(assigned(s, meetings[0].booking_id).await, Some(f.zoe));
-    let trip = s
-        .trip_details(meetings[0].booking_id)
-        .await
-        .expect("trip")
-        .expect("saved");
+    assert_eq!(assigned(s, *booking).await, Some(f.zoe));
+    let trip = s.trip_details(*booking).await.expect("trip").expect("saved");
     assert_eq!(
         (trip.destination.as_deref(), trip.declared_distance_km),
         (Some("Bobigny"), Some(40))
     );
-    let (status, body) = alice.get(&format!("/bookings/{}", meetings[0].booking_id)).await;
+    let (status, body) = alice.get(&format!("/bookings/{booking}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Renault Zoé"), "the decision names the car: {body}");
 
     // 400 km: beyond the Zoé's range, the petrol Clio goes.
     let (status, _) = post(ask("2026-12-01", "14:00", "17:00", "Lille", "400")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let meetings = sink.meetings();
+    let meetings = crate::web::queued_meetings(s).await;
     assert_eq!(meetings.len(), 2);
     assert!(
-        meetings[1].message.contains("Attribué : Renault Clio"),
+        meetings[1].2.body.contains("Attribué : Renault Clio"),
         "{}",
-        meetings[1].message
+        meetings[1].2.body
     );
-    assert_eq!(assigned(s, meetings[1].booking_id).await, Some(f.clio));
+    assert_eq!(assigned(s, meetings[1].0).await, Some(f.clio));
 
     // Bad input: a clear error, nothing booked.
     let (status, body) = post(ask("2026-12-01", "12:00", "09:00", "Bobigny", "40")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("Valeurs invalides"), "{body}");
-    assert_eq!(sink.meetings().len(), 2);
+    assert_eq!(crate::web::queued_meetings(s).await.len(), 2);
 }

@@ -16,7 +16,7 @@ use resa::store::catalogue::Resource;
 use resa::store::directory::{GrantRole, GrantScope, GrantSubject, NewGrant, SyncBatch};
 use resa::store::equipment::{AttrValue, AttributeDef, ValueType};
 use resa::store::requests::{IncomingRequest, Recorded};
-use resa::web::{AdminGroup, RecordingBookingSink, WebState};
+use resa::web::{AdminGroup, WebState};
 use std::sync::Arc;
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -41,7 +41,8 @@ struct World {
     store: Store,
     db: TestDb,
     state: WebState,
-    sink: Arc<RecordingBookingSink>,
+    /// The outbox worker's bell, as the daemon would hold it.
+    wake: Arc<tokio::sync::Notify>,
     site: Uuid,
     room: Resource,
     agent: Uuid,
@@ -146,7 +147,7 @@ async fn world() -> World {
     let Recorded::Decided { booking_id, .. } = recorded else {
         panic!("not decided")
     };
-    let sink = Arc::new(RecordingBookingSink::default());
+    let wake = Arc::new(tokio::sync::Notify::new());
     let state = WebState {
         store: store.clone(),
         clock: Arc::new(ManualClock::new(now())),
@@ -155,13 +156,13 @@ async fn world() -> World {
         secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,
         exchange_endpoints: vec!["pc".into()],
-        booking_sink: sink.clone(),
+        outbox_wake: Some(wake.clone()),
     };
     World {
         store,
         db,
         state,
-        sink,
+        wake,
         site: fixture.site,
         room,
         agent,
@@ -236,6 +237,21 @@ fn named_escapes(body: &str) -> String {
         .replace("&#x27;", "&#39;")
         .replace("&#34;", "&quot;")
         .replace("&#38;", "&amp;")
+}
+
+/// The meetings queued for creation in Exchange: (booking, resource
+/// mailbox, meeting), oldest first.
+pub(crate) async fn queued_meetings(store: &Store) -> Vec<(Uuid, String, resa::exchange::NewMeeting)> {
+    let rows: Vec<(Uuid, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT o.booking_id, r.mailbox_smtp, o.payload FROM outbox o JOIN resources r ON r.id = o.resource_id
+         WHERE o.kind = 'create_meeting' ORDER BY o.created_at, o.id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("outbox");
+    rows.into_iter()
+        .map(|(b, m, p)| (b, m, serde_json::from_value(p).expect("a meeting")))
+        .collect()
 }
 
 fn location(a: &Answer) -> &str {
@@ -728,20 +744,29 @@ async fn a_web_booking_is_decided_by_the_engine_and_handed_to_exchange() {
     .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     assert!(location(&a).starts_with("/bookings/"), "{}", location(&a));
-    let meetings = w.sink.meetings();
+    // The meeting waits in the outbox, queued with the decision, and the
+    // outbox worker is woken for it.
+    let meetings = queued_meetings(&w.store).await;
     assert_eq!(meetings.len(), 1);
-    assert_eq!(meetings[0].outcome, "accept");
-    assert_eq!(meetings[0].start, tue(10, 0));
-    assert_eq!(meetings[0].resource_mailbox, "salle.cezanne@plainecommune.fr");
+    let (booking, mailbox, meeting) = &meetings[0];
+    assert_eq!(mailbox, "salle.cezanne@plainecommune.fr");
+    assert_eq!((meeting.start, meeting.end), (tue(10, 0), tue(11, 0)));
+    assert_eq!(meeting.subject, "Point d'équipe");
+    assert!(!meeting.tentative);
+    assert!(meeting.body.contains("accept"), "the decision's text: {}", meeting.body);
+    tokio::time::timeout(std::time::Duration::from_secs(1), w.wake.notified())
+        .await
+        .expect("the outbox worker is woken");
+    let booking = *booking;
     let source: String = sqlx::query_scalar("SELECT source FROM bookings WHERE id = $1")
-        .bind(meetings[0].booking_id)
+        .bind(booking)
         .fetch_one(w.store.pool())
         .await
         .expect("booking");
     assert_eq!(source, "web");
 
     // Cancelling frees the slot.
-    let cancel = format!("/bookings/{}/cancel", meetings[0].booking_id);
+    let cancel = format!("/bookings/{}/cancel", booking);
     let a = post(&w, &cancel, Some(&agent), &[("_csrf", &agent.csrf)]).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     assert!(
@@ -754,7 +779,7 @@ async fn a_web_booking_is_decided_by_the_engine_and_handed_to_exchange() {
     // Exchange is told through the outbox, in the same transaction.
     let queued: Vec<String> =
         sqlx::query_scalar("SELECT kind FROM outbox WHERE booking_id = $1 AND kind = 'cancel_meeting'")
-            .bind(meetings[0].booking_id)
+            .bind(booking)
             .fetch_all(w.store.pool())
             .await
             .expect("outbox");
@@ -1258,9 +1283,9 @@ async fn the_api_books_cancels_and_approves_with_the_same_rules_as_the_site() {
     )
     .await;
     assert_eq!(backwards.status, StatusCode::BAD_REQUEST);
-    assert!(w.sink.meetings().is_empty());
+    assert!(queued_meetings(&w.store).await.is_empty());
 
-    // A free slot is accepted and handed to Exchange; a taken one declined with its reason.
+    // A free slot is accepted and queued for Exchange; a taken one declined with its reason.
     let ok = post_json(
         &w,
         "/api/v1/bookings",
@@ -1273,9 +1298,9 @@ async fn the_api_books_cancels_and_approves_with_the_same_rules_as_the_site() {
     let ok = json_of(&ok);
     assert_eq!(
         (ok["outcome"].as_str(), ok["exchange"].as_str()),
-        (Some("accept"), Some("handed_over"))
+        (Some("accept"), Some("queued"))
     );
-    assert_eq!(w.sink.meetings().len(), 1);
+    assert_eq!(queued_meetings(&w.store).await.len(), 1);
     let taken = post_json(
         &w,
         "/api/v1/bookings",

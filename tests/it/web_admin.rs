@@ -17,7 +17,7 @@ use resa::store::catalogue::{Category, NewResource, Resource};
 use resa::store::directory::SyncBatch;
 use resa::store::requests::{IncomingRequest, Recorded};
 use resa::store::web::AuditFilter;
-use resa::web::{AdminGroup, RecordingBookingSink, WebState};
+use resa::web::{AdminGroup, WebState};
 use std::sync::Arc;
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -107,7 +107,7 @@ async fn world() -> World {
         secret_key: Arc::from(&b"a test key of thirty-two bytes!!"[..]),
         secure_cookies: false,
         exchange_endpoints: vec!["pc".into()],
-        booking_sink: Arc::new(RecordingBookingSink::default()),
+        outbox_wake: None,
     };
     World {
         store,

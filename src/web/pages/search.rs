@@ -409,13 +409,5 @@ pub async fn book(State(state): State<WebState>, ctx: Ctx, Form(form): Form<Book
         },
     )
     .await?;
-    let (booking_id, flash) = (
-        booked.booking_id,
-        if booked.sink_failed {
-            "?msg=book.sink_failed"
-        } else {
-            ""
-        },
-    );
-    Ok(see_other(&format!("/bookings/{booking_id}{flash}")))
+    Ok(see_other(&format!("/bookings/{}", booked.booking_id)))
 }

@@ -406,27 +406,23 @@ pub async fn ask_car(State(state): State<WebState>, ctx: Ctx, Form(form): Form<C
     let uid = format!("resa-web-{}", Uuid::new_v4());
     let request = IncomingRequest {
         resource_id: pool.id,
-        uid: uid.clone(),
+        uid,
         sequence: 0,
         source: Source::Web,
-        organiser_address: address.clone(),
+        organiser_address: address,
         organiser_name: Some(name),
-        subject: Some(subject.clone()),
+        subject: Some(subject),
         attendees: 1,
         when: When::Single { start, end },
         exchange_item_id: None,
         requested_at: now,
     };
     let Recorded::Decided {
-        booking_id,
-        decision,
-        message,
-        ..
+        booking_id, decision, ..
     } = state.store.record_request(&request, now).await?
     else {
         return Err(WebError::Internal("a new web request was already decided".into()));
     };
-    let mut flash = "";
     if matches!(decision.kind(), "accept" | "accept_partially" | "hold") {
         state
             .store
@@ -440,27 +436,11 @@ pub async fn ask_car(State(state): State<WebState>, ctx: Ctx, Form(form): Form<C
                 now,
             )
             .await?;
-        let meeting = crate::web::WebMeeting {
-            booking_id,
-            uid,
-            resource_id: pool.id,
-            resource_mailbox: pool.mailbox_smtp.clone(),
-            organiser_person_id: user.person_id,
-            organiser_address: address,
-            subject,
-            start,
-            end,
-            outcome: decision.kind().to_owned(),
-            message,
-            recurrence: None,
-        };
-        if let Err(e) = state.booking_sink.create_meeting(&meeting).await {
-            tracing::error!(booking.id = %booking_id, error = %e, "web: the car request could not be sent to Exchange");
-            flash = "?msg=book.sink_failed";
-        }
+        // Its meeting was queued in the decision's transaction.
+        state.outbox_queued();
     }
     tracing::info!(booking.id = %booking_id, decision = decision.kind(), "web: car asked for");
-    Ok(see_other(&format!("/bookings/{booking_id}{flash}")))
+    Ok(see_other(&format!("/bookings/{booking_id}")))
 }
 
 pub async fn check_in(State(state): State<WebState>, ctx: Ctx, Path(occurrence): Path<Uuid>) -> Result<Response> {
