@@ -1,6 +1,7 @@
--- Lead times and approval delays by resource and local month, so the
--- lead-time and approval reports read some thousands of rows instead of a row
--- per resource and day.
+-- Lead times and approval delays by resource and local month, and use by
+-- organisation by resource and local month, so the lead-time, approval and
+-- organisation reports read some thousands of rows instead of a row per
+-- resource and day.
 --
 -- Their medians must stay exact. Each month keeps its durations sorted, with
 -- how many fall in each interval of a fixed scale (`report_duration_bounds()`):
@@ -102,6 +103,39 @@ LANGUAGE sql STABLE AS $$
     ) w
 $$;
 
+-- Accepted use by the organiser's organisation, as `report_day_orgs` has it
+-- by day, summed by month; a booking on several days of the month is listed
+-- once (a report counts those once over all its rows).
+CREATE TABLE report_org_months (
+    resource_id     uuid NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+    month           date NOT NULL,
+    organisation_id uuid,
+    booked_seconds  float8 NOT NULL,
+    occurrences     integer NOT NULL,
+    single_bookings integer NOT NULL,
+    multi_bookings  uuid[] NOT NULL,
+    kilometres      integer NOT NULL
+);
+CREATE INDEX report_org_months_idx ON report_org_months (resource_id, month);
+
+CREATE FUNCTION report_org_month_rows(p_res uuid[], p_month date[])
+RETURNS SETOF report_org_months
+LANGUAGE sql STABLE AS $$
+    WITH asked AS (
+        SELECT DISTINCT u.r, u.m FROM unnest(p_res, p_month) u(r, m)
+    )
+    SELECT a.r, a.m, rd.organisation_id, sum(rd.booked_seconds), sum(rd.occurrences)::integer,
+           sum(rd.single_bookings)::integer,
+           coalesce((SELECT array_agg(DISTINCT b ORDER BY b)
+                     FROM report_day_orgs d2, unnest(d2.multi_bookings) b
+                     WHERE d2.resource_id = a.r AND d2.day >= a.m AND d2.day < (a.m + interval '1 month')::date
+                       AND d2.organisation_id IS NOT DISTINCT FROM rd.organisation_id), '{}'),
+           sum(rd.kilometres)::integer
+    FROM asked a
+    JOIN report_day_orgs rd ON rd.resource_id = a.r AND rd.day >= a.m AND rd.day < (a.m + interval '1 month')::date
+    GROUP BY a.r, a.m, rd.organisation_id
+$$;
+
 -- As before, and then the months of the days recomputed.
 CREATE OR REPLACE FUNCTION report_refresh() RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -129,6 +163,8 @@ BEGIN
     months := ARRAY(SELECT date_trunc('month', d)::date FROM unnest(days) d);
     DELETE FROM report_months t USING unnest(res, months) x(r, m) WHERE t.resource_id = x.r AND t.month = x.m;
     INSERT INTO report_months SELECT * FROM report_month_rows(res, months);
+    DELETE FROM report_org_months t USING unnest(res, months) x(r, m) WHERE t.resource_id = x.r AND t.month = x.m;
+    INSERT INTO report_org_months SELECT * FROM report_org_month_rows(res, months);
     RETURN cardinality(res);
 END
 $$;
@@ -141,6 +177,7 @@ BEGIN
     DELETE FROM report_day_reasons;
     DELETE FROM report_day_orgs;
     DELETE FROM report_months;
+    DELETE FROM report_org_months;
     DELETE FROM report_dirty;
     PERFORM report_mark_resource(r.id) FROM resources r;
     RETURN report_refresh();
@@ -151,6 +188,11 @@ $$;
 -- at the next refresh.
 INSERT INTO report_months
 SELECT * FROM report_month_rows(
+    ARRAY(SELECT resource_id FROM report_days ORDER BY resource_id, day),
+    ARRAY(SELECT date_trunc('month', day)::date FROM report_days ORDER BY resource_id, day)
+);
+INSERT INTO report_org_months
+SELECT * FROM report_org_month_rows(
     ARRAY(SELECT resource_id FROM report_days ORDER BY resource_id, day),
     ARRAY(SELECT date_trunc('month', day)::date FROM report_days ORDER BY resource_id, day)
 );

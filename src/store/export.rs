@@ -79,6 +79,7 @@ pub const DERIVED: &[&str] = &[
     "report_day_reasons",
     "report_day_orgs",
     "report_months",
+    "report_org_months",
     "report_dirty",
 ];
 

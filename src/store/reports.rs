@@ -96,13 +96,36 @@ const EDGES: &str = edges!();
 /// counted on in `report_months` (`report_duration_bounds()`, migration 0012).
 pub const DURATION_INTERVALS: usize = 32;
 
-/// `months`: the rows of `report_months` for the whole local months of the
+/// A rollup kept by day and by month (migration 0012): its per-month table,
+/// its per-day table, and the function computing a day's rows.
+struct Rollup {
+    months: &'static str,
+    days: &'static str,
+    day_rows: &'static str,
+}
+
+/// Lead times and approval delays.
+const DURATIONS: Rollup = Rollup {
+    months: "report_months",
+    days: "report_days",
+    day_rows: "report_day_rows",
+};
+
+/// Use by the organiser's organisation.
+const ORGANISATIONS: Rollup = Rollup {
+    months: "report_org_months",
+    days: "report_day_orgs",
+    day_rows: "report_day_org_rows",
+};
+
+/// `months`: the rollup's per-month rows for the whole local months of the
 /// range, per selected resource; `loose`: the given columns of the other days
-/// of the range, the whole ones from `report_days` (before the first whole
-/// month and from the last one's end, all of them when there is none) and
-/// the edges computed. Together they cover the range as `DAYS` does. Binds
-/// $1 to $7.
-fn month_split(columns: &[&str]) -> String {
+/// of the range, the whole ones from the per-day table (before the first
+/// whole month and from the last one's end, all of them when there is none)
+/// and the edges computed. Together they cover the range as `DAYS` does.
+/// Binds $1 to $7.
+fn month_split(rollup: &Rollup, columns: &[&str]) -> String {
+    let Rollup { months, days, day_rows } = rollup;
     let of = |alias: &str| {
         columns
             .iter()
@@ -132,27 +155,27 @@ fn month_split(columns: &[&str]) -> String {
         ),
         months AS MATERIALIZED (
             SELECT m.* FROM spans s
-            JOIN report_months m ON m.resource_id = s.id AND m.month >= s.mfirst AND m.month < s.mlast
+            JOIN {months} m ON m.resource_id = s.id AND m.month >= s.mfirst AND m.month < s.mlast
         ),
         -- (OFFSET 0: two index ranges per resource, never a scan of the
         -- whole rollup.)
         loose AS MATERIALIZED (
             SELECT rd.* FROM spans s
             CROSS JOIN LATERAL (
-                SELECT {rd} FROM report_days rd
+                SELECT {rd} FROM {days} rd
                 WHERE rd.resource_id = s.id AND rd.day > s.d1 AND rd.day < least(s.mfirst, s.dend)
                 OFFSET 0
             ) rd
             UNION ALL
             SELECT rd.* FROM spans s
             CROSS JOIN LATERAL (
-                SELECT {rd} FROM report_days rd
+                SELECT {rd} FROM {days} rd
                 WHERE rd.resource_id = s.id AND rd.day >= greatest(s.mlast, s.mfirst)
                   AND rd.day > s.d1 AND rd.day < s.dend
                 OFFSET 0
             ) rd
             UNION ALL
-            SELECT {x} FROM edges e, report_day_rows($1, $2, e.res, e.days) x
+            SELECT {x} FROM edges e, {day_rows}($1, $2, e.res, e.days) x
         )"
     )
 }
@@ -489,16 +512,19 @@ impl Store {
                        sum(wait_sum), max(wait_max)
                 FROM loose
             ) parts",
-            split = month_split(&[
-                "held",
-                "held_approved",
-                "held_refused",
-                "held_undecided",
-                "wait_n",
-                "wait_sum",
-                "wait_max",
-                "waits"
-            ]),
+            split = month_split(
+                &DURATIONS,
+                &[
+                    "held",
+                    "held_approved",
+                    "held_refused",
+                    "held_undecided",
+                    "wait_n",
+                    "wait_sum",
+                    "wait_max",
+                    "waits"
+                ]
+            ),
             median = exact_median("wait_median", "waits", "wait_cum"),
         );
         let r = self.report_row(&sql, f).await?;
@@ -544,9 +570,12 @@ impl Store {
                 SELECT sum(lead_n), sum(lead_b1), sum(lead_b2), sum(lead_b3), sum(lead_b4), sum(lead_sum)
                 FROM loose
             ) parts",
-            split = month_split(&[
-                "lead_n", "lead_b1", "lead_b2", "lead_b3", "lead_b4", "lead_sum", "leads"
-            ]),
+            split = month_split(
+                &DURATIONS,
+                &[
+                    "lead_n", "lead_b1", "lead_b2", "lead_b3", "lead_b4", "lead_sum", "leads"
+                ]
+            ),
             median = exact_median("lead_median", "leads", "lead_cum"),
         );
         let r = self.report_row(&sql, f).await?;
@@ -557,32 +586,26 @@ impl Store {
     /// as kept when the booking was anonymised), largest first.
     pub async fn report_organisations(&self, f: &ReportFilter) -> Result<Vec<OrganisationUsage>> {
         let sql = format!(
-            "WITH edges AS MATERIALIZED {EDGES},
-            edge_orgs AS MATERIALIZED (
-                SELECT x.* FROM edges e, report_day_org_rows($1, $2, e.res, e.days) x
-            ),
-            whole AS (
-                SELECT rd.* FROM report_day_orgs rd
-                WHERE rd.day_start > $1 AND rd.day_end <= $2 AND rd.resource_id IN (SELECT id FROM {SCOPE} s1)
-            ),
+            "{split},
             totals AS (
                 SELECT organisation_id, sum(booked_seconds) AS seconds, sum(occurrences) AS n,
                        sum(single_bookings) AS single, sum(kilometres) AS km
                 FROM (
-                    SELECT organisation_id, booked_seconds, occurrences, single_bookings, kilometres FROM whole
+                    SELECT organisation_id, booked_seconds, occurrences, single_bookings, kilometres FROM months
                     UNION ALL
-                    SELECT organisation_id, booked_seconds, occurrences, single_bookings, kilometres FROM edge_orgs
+                    SELECT organisation_id, booked_seconds, occurrences, single_bookings, kilometres FROM loose
                 ) o
                 GROUP BY organisation_id
             ),
+            -- A booking on several days (or months) counts once.
             multi AS (
                 SELECT organisation_id, count(DISTINCT m) AS n
                 FROM (
-                    SELECT rd.organisation_id, unnest(rd.multi_bookings) AS m FROM report_day_orgs rd
-                    WHERE rd.day_start > $1 AND rd.day_end <= $2 AND cardinality(rd.multi_bookings) > 0
-                      AND rd.resource_id IN (SELECT id FROM {SCOPE} s2)
+                    SELECT organisation_id, unnest(multi_bookings) AS m FROM months
+                    WHERE cardinality(multi_bookings) > 0
                     UNION ALL
-                    SELECT organisation_id, unnest(multi_bookings) FROM edge_orgs
+                    SELECT organisation_id, unnest(multi_bookings) FROM loose
+                    WHERE cardinality(multi_bookings) > 0
                 ) x
                 GROUP BY organisation_id
             )
@@ -592,7 +615,18 @@ impl Store {
             LEFT JOIN multi mu ON mu.organisation_id IS NOT DISTINCT FROM t.organisation_id
             LEFT JOIN organisations og ON og.id = t.organisation_id
             GROUP BY og.id, og.name
-            ORDER BY seconds DESC, og.name"
+            ORDER BY seconds DESC, og.name",
+            split = month_split(
+                &ORGANISATIONS,
+                &[
+                    "organisation_id",
+                    "booked_seconds",
+                    "occurrences",
+                    "single_bookings",
+                    "multi_bookings",
+                    "kilometres",
+                ],
+            ),
         );
         let rows = self.report_rows(&sql, f).await?;
         organisation_rows(&rows)
@@ -931,6 +965,7 @@ impl Store {
             "report_day_reasons",
             "report_day_orgs",
             "report_months",
+            "report_org_months",
         ] {
             sqlx::query(&format!("VACUUM (ANALYZE) {table}"))
                 .execute(self.pool())
