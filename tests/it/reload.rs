@@ -96,16 +96,20 @@ async fn another_exchange(r: &Rig) -> SimHandle {
 }
 
 /// The meeting responses in a mailbox of `sim`.
-async fn responses_in(http: &reqwest::Client, sim: &SimHandle, smtp: &str) -> Vec<Value> {
-    let v: Value = http
-        .get(format!("{}/mailboxes/{smtp}/inbox", sim.control_url()))
+/// What a simulator's control API answers at `path`.
+async fn control_json(http: &reqwest::Client, sim: &SimHandle, path: &str) -> Value {
+    http.get(format!("{}{path}", sim.control_url()))
         .send()
         .await
         .expect("control API answers")
         .bytes()
         .await
         .map(|b| serde_json::from_slice(&b).expect("json"))
-        .expect("body");
+        .expect("body")
+}
+
+async fn responses_in(http: &reqwest::Client, sim: &SimHandle, smtp: &str) -> Vec<Value> {
+    let v = control_json(http, sim, &format!("/mailboxes/{smtp}/inbox")).await;
     v["items"]
         .as_array()
         .cloned()
@@ -165,16 +169,7 @@ async fn a_reload_moves_the_daemon_to_another_exchange_without_losing_or_doublin
     wait_streams(&r, 1).await;
     let mut old_streams = usize::MAX;
     for _ in 0..100 {
-        let v: Value = r
-            .http
-            .get(format!("{}/subscriptions", a.control_url()))
-            .send()
-            .await
-            .expect("control")
-            .bytes()
-            .await
-            .map(|b| serde_json::from_slice(&b).expect("json"))
-            .expect("body");
+        let v = control_json(&r.http, &a, "/subscriptions").await;
         old_streams = v["streams"].as_array().map_or(0, Vec::len);
         if old_streams == 0 {
             break;
@@ -200,16 +195,7 @@ async fn a_reload_moves_the_daemon_to_another_exchange_without_losing_or_doublin
         .await;
     running.daemon.outbox_wake().notify_one();
     assert_eq!(crate::daemon::wait_in_calendar(&r, "Réservée sur le site").await, 1);
-    let old: Value = r
-        .http
-        .get(format!("{}/mailboxes/{ROOM}/calendar", a.control_url()))
-        .send()
-        .await
-        .expect("control")
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice(&b).expect("json"))
-        .expect("body");
+    let old = control_json(&r.http, &a, &format!("/mailboxes/{ROOM}/calendar")).await;
     assert!(
         old["items"]
             .as_array()

@@ -42,6 +42,15 @@ fn now() -> DateTime<Utc> {
 }
 
 /// Day `d` of December 2026 at h:m, Paris time.
+/// Paris time in 2026, on the hour.
+fn local(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
+    chrono_tz::Europe::Paris
+        .with_ymd_and_hms(2026, month, day, hour, 0, 0)
+        .single()
+        .expect("valid")
+        .with_timezone(&Utc)
+}
+
 fn dec(d: u32, h: u32, m: u32) -> DateTime<Utc> {
     chrono_tz::Europe::Paris
         .with_ymd_and_hms(2026, 12, d, h, m, 0)
@@ -881,13 +890,6 @@ async fn filters(store: &Store) -> Vec<ReportFilter> {
     let sites = ids("SELECT id FROM sites ORDER BY slug, id").await;
     let types = ids("SELECT id FROM resource_types ORDER BY slug").await;
     let resources = ids("SELECT id FROM resources ORDER BY name").await;
-    let local = |m: u32, d: u32, h: u32| {
-        chrono_tz::Europe::Paris
-            .with_ymd_and_hms(2026, m, d, h, 0, 0)
-            .single()
-            .expect("valid")
-            .with_timezone(&Utc)
-    };
     // March is a whole month of it: lead times come from the months' rollup.
     let whole = ReportFilter::range(local(2, 20, 0), local(4, 10, 0));
     let mut out = vec![
@@ -1060,13 +1062,6 @@ async fn the_lead_time_median_is_exact_across_months_and_intervals() {
         Some(resa::store::reports::DURATION_INTERVALS)
     );
     let room = room_fixture(store, "salle-delais@resa.invalid", "sim", 10).await.room;
-    let local = |m: u32, d: u32, h: u32| {
-        chrono_tz::Europe::Paris
-            .with_ymd_and_hms(2026, m, d, h, 0, 0)
-            .single()
-            .expect("valid")
-            .with_timezone(&Utc)
-    };
     // Four meetings in May asked 10 minutes, 2 hours, 5 days and 40 days
     // ahead, and one on 2 June asked 3 days ahead.
     let meetings = [
