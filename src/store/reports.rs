@@ -553,7 +553,7 @@ impl Store {
     /// Time from the request to the start of each accepted occurrence in the
     /// range. Whole local months come from `report_months` (migration 0012),
     /// the other days from `report_days` and the edges; the median sorts one
-    /// interval of the duration scale only ([`exact_median`]).
+    /// interval of the duration scale only (`exact_median`).
     pub async fn report_lead_time(&self, f: &ReportFilter) -> Result<LeadTime> {
         let sql = format!(
             "{split},

@@ -1,8 +1,8 @@
 //! Availability search with a day grid (hour by hour) or a week grid (the
 //! requested slot on seven days), and booking from the web (one meeting
 //! or a daily, working-day or weekly series with an end date or a count): the
-//! same rule engine decides (`Store::record_request` with `Source::Web`), then
-//! the meeting is handed to the [`crate::web::WebBookingSink`] for Exchange.
+//! same rule engine decides (`Store::record_request` with `Source::Web`), and
+//! the meeting waits in the outbox for the daemon to create it in Exchange.
 
 use super::{Base, render, see_other};
 use crate::domain::recurrence::{Pattern, Recurrence, RecurrenceRange};
