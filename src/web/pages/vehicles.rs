@@ -357,12 +357,10 @@ pub struct CarForm {
 /// "A car at this site at this time": books the site's pool for the
 /// organiser, so the decision picks the member (electric first when its
 /// range covers the declared distance, which the subject states as the pool
-/// choice reads it), creates the meeting in Exchange, and shows the decision
+/// choice reads it) through the site's booking action, which queues the
+/// meeting for Exchange, keeps the trip details, and shows the decision
 /// naming the car.
 pub async fn ask_car(State(state): State<WebState>, ctx: Ctx, Form(form): Form<CarForm>) -> Result<Response> {
-    use crate::domain::When;
-    use crate::store::bookings::Source;
-    use crate::store::requests::{IncomingRequest, Recorded};
     use chrono::TimeZone;
     let user = ctx.require(Role::Agent)?;
     let lang = ctx.lang;
@@ -388,10 +386,6 @@ pub async fn ask_car(State(state): State<WebState>, ctx: Ctx, Form(form): Form<C
     if !state.store.vehicle_pools().await?.iter().any(|p| p.id == form.pool) {
         return Err(WebError::NotFound);
     }
-    let pool = state.store.resource_row(form.pool).await?.ok_or(WebError::NotFound)?;
-    let Some((name, Some(address))) = state.store.person_contact(user.person_id).await? else {
-        return Err(WebError::Forbidden);
-    };
     let destination: String = form.destination.trim().chars().take(200).collect();
     let what = if destination.is_empty() {
         t(lang, "ask.trip").to_owned()
@@ -402,28 +396,21 @@ pub async fn ask_car(State(state): State<WebState>, ctx: Ctx, Form(form): Form<C
         Some(d) => format!("{what} – {d} km"),
         None => what,
     };
-    let now = state.clock.now();
-    let uid = format!("resa-web-{}", Uuid::new_v4());
-    let request = IncomingRequest {
-        resource_id: pool.id,
-        uid,
-        sequence: 0,
-        source: Source::Web,
-        organiser_address: address,
-        organiser_name: Some(name),
-        subject: Some(subject),
-        attendees: 1,
-        when: When::Single { start, end },
-        exchange_item_id: None,
-        requested_at: now,
-    };
-    let Recorded::Decided {
-        booking_id, decision, ..
-    } = state.store.record_request(&request, now).await?
-    else {
-        return Err(WebError::Internal("a new web request was already decided".into()));
-    };
-    if matches!(decision.kind(), "accept" | "accept_partially" | "hold") {
+    let booked = crate::web::actions::book(
+        &state,
+        user,
+        crate::web::actions::BookInput {
+            resource: form.pool,
+            start,
+            end,
+            recurrence: None,
+            subject,
+            attendees: 1,
+        },
+    )
+    .await?;
+    let booking_id = booked.booking_id;
+    if booked.queued {
         state
             .store
             .set_trip_details(
@@ -433,13 +420,13 @@ pub async fn ask_car(State(state): State<WebState>, ctx: Ctx, Form(form): Form<C
                     declared_distance_km: distance,
                     passengers: None,
                 },
-                now,
+                state.clock.now(),
             )
             .await?;
-        // Its meeting was queued in the decision's transaction.
+        // A trip outside the territory may have queued more for Exchange.
         state.outbox_queued();
     }
-    tracing::info!(booking.id = %booking_id, decision = decision.kind(), "web: car asked for");
+    tracing::info!(booking.id = %booking_id, decision = booked.outcome, "web: car asked for");
     Ok(see_other(&format!("/bookings/{booking_id}")))
 }
 
