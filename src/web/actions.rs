@@ -9,7 +9,7 @@ use crate::store::bookings::Source;
 use crate::store::cancel::{WebCancel, WebCancelled};
 use crate::store::circuits::{Answered, PendingApproval, Verdict};
 use crate::store::requests::{IncomingRequest, Recorded};
-use crate::store::web::{HeldBooking, ManagerVerdict};
+use crate::store::web::{HeldBooking, ManagerVerdict, ResourceRow};
 use crate::web::WebState;
 use crate::web::error::{Result, WebError};
 use crate::web::session::{Role, User};
@@ -213,6 +213,18 @@ pub async fn decide(state: &WebState, user: &User, id: Uuid, approval: Approval,
         .await?)
 }
 
+/// The resources the user manages (`User::manages`), for their approval
+/// queue and their blackouts.
+pub async fn managed_resources(state: &WebState, user: &User) -> Result<Vec<ResourceRow>> {
+    Ok(state
+        .store
+        .list_resources()
+        .await?
+        .into_iter()
+        .filter(|r| user.manages(r))
+        .collect())
+}
+
 /// What waits for the user's answer: the steps of validation circuits
 /// where they are an approver (any role), then, for managers and admins,
 /// the held bookings of their resources that no circuit handles.
@@ -221,14 +233,7 @@ pub async fn approval_queue(state: &WebState, user: &User) -> Result<(Vec<Pendin
     let held = match user.role {
         Role::Admin => state.store.held_bookings(None).await?,
         Role::Manager => {
-            let ids: Vec<Uuid> = state
-                .store
-                .list_resources()
-                .await?
-                .into_iter()
-                .filter(|r| user.manages(r))
-                .map(|r| r.id)
-                .collect();
+            let ids: Vec<Uuid> = managed_resources(state, user).await?.iter().map(|r| r.id).collect();
             state.store.held_bookings(Some(&ids)).await?
         }
         Role::Agent => Vec::new(),

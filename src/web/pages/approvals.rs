@@ -6,7 +6,6 @@ use super::bookings::FlashQuery;
 use super::{Base, reason_texts, render, see_other, span};
 use crate::domain::Scope;
 use crate::store::circuits::{Answered, LinkRefusal, Verdict};
-use crate::store::web::ResourceRow;
 use crate::web::WebState;
 use crate::web::actions::{self, Approval};
 use crate::web::error::{Result, WebError};
@@ -20,16 +19,6 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 /// The resources `user` manages.
-async fn managed(state: &WebState, user: &User) -> Result<Vec<ResourceRow>> {
-    Ok(state
-        .store
-        .list_resources()
-        .await?
-        .into_iter()
-        .filter(|r| user.manages(r))
-        .collect())
-}
-
 struct HeldLine {
     id: Uuid,
     resource: String,
@@ -276,7 +265,7 @@ async fn blackouts_page(
     reason: String,
 ) -> Result<BlackoutsPage> {
     let lang = ctx.lang;
-    let resources = managed(state, user).await?;
+    let resources = actions::managed_resources(state, user).await?;
     let ids: Vec<Uuid> = resources.iter().map(|r| r.id).collect();
     let lines = state
         .store
